@@ -1,0 +1,1 @@
+"""Image sources (registry, OCI layout/archive, docker-archive, rootfs) and layer streaming."""

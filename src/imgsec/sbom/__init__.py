@@ -1,0 +1,1 @@
+"""Software bill of materials: the package model, catalogers and SBOM formats."""
