@@ -43,7 +43,7 @@ def load_config_file(path: Path | None) -> dict[str, Any]:
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError(f"cannot read config file {chosen}: {exc}") from exc
     try:
-        data = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+        data = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # noqa: S506 (safe loader)
     except yaml.YAMLError as exc:
         raise InputError(f"config file {chosen} is not valid YAML: {str(exc).splitlines()[0]}") from exc
     if data is None:

@@ -122,7 +122,9 @@ def parse_reference(text: str, *, default_tag: bool = True) -> Reference:
     if not text:
         raise InvalidReferenceError("invalid image reference: empty string")
     if len(text) > 4096 or any(c.isspace() for c in text):
-        raise InvalidReferenceError(f"invalid image reference {text[:80]!r}: contains whitespace or is too long")
+        raise InvalidReferenceError(
+            f"invalid image reference {text[:80]!r}: contains whitespace or is too long"
+        )
     if _IDENTIFIER_RE.match(text):
         raise InvalidReferenceError(
             f"invalid image reference {text!r}: a bare 64-hex image ID is not a reference; "
@@ -163,7 +165,9 @@ def parse_reference(text: str, *, default_tag: bool = True) -> Reference:
 
 def _explain(text: str, domain: str, remainder: str, tag: str | None, digest: str | None) -> str:
     if tag is not None and not re.match(rf"^{_TAG}$", tag):
-        why = f"invalid tag {tag!r} (letters, digits, '_', '.', '-', at most 128, not starting with '.' or '-')"
+        why = (
+            f"invalid tag {tag!r} (letters, digits, '_', '.', '-', at most 128, not starting with '.' or '-')"
+        )
     elif digest is not None and not re.match(rf"^{_DIGEST}$", digest):
         why = f"invalid digest {digest!r}"
     elif not _ANCHORED_DOMAIN_RE.match(domain):

@@ -27,7 +27,8 @@ FormatOpt = Annotated[
     typer.Option("--format", "-f", help="Output format (table on a TTY, else json).", show_default=False),
 ]
 OutputOpt = Annotated[
-    Path | None, typer.Option("--output", "-o", help="Write results to FILE instead of stdout.", dir_okay=False)
+    Path | None,
+    typer.Option("--output", "-o", help="Write results to FILE instead of stdout.", dir_okay=False),
 ]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress or warnings on stderr.")]
 ConfigOpt = Annotated[
@@ -38,7 +39,9 @@ PlatformOpt = Annotated[
     str | None, typer.Option("--platform", help="os/arch[/variant] to pick from a multi-platform image.")
 ]
 UsernameOpt = Annotated[str | None, typer.Option("--username", help="Registry user name.")]
-PasswordStdinOpt = Annotated[bool, typer.Option("--password-stdin", help="Read the registry password from stdin.")]
+PasswordStdinOpt = Annotated[
+    bool, typer.Option("--password-stdin", help="Read the registry password from stdin.")
+]
 CaCertOpt = Annotated[
     Path | None, typer.Option("--ca-cert", help="PEM bundle to trust for registry TLS.", dir_okay=False)
 ]
@@ -49,7 +52,8 @@ SeverityOpt = Annotated[
     str | None, typer.Option("--severity", help="Comma-separated severities to report (e.g. HIGH,CRITICAL).")
 ]
 ExitCodeOpt = Annotated[
-    int | None, typer.Option("--exit-code", help="Exit code when findings remain above the threshold (default 1).")
+    int | None,
+    typer.Option("--exit-code", help="Exit code when findings remain above the threshold (default 1)."),
 ]
 
 
@@ -94,7 +98,9 @@ def read_password_stdin(flag: bool) -> str | None:
 
 def setup_logging(quiet: bool) -> None:
     level = os.environ.get("IMGSEC_LOG_LEVEL", "ERROR" if quiet else "WARNING").upper()
-    logging.basicConfig(level=level, format="imgsec: %(levelname)s: %(message)s", stream=sys.stderr, force=True)
+    logging.basicConfig(
+        level=level, format="imgsec: %(levelname)s: %(message)s", stream=sys.stderr, force=True
+    )
 
 
 def handle_errors(fn: Callable[P, R]) -> Callable[P, R]:

@@ -66,7 +66,9 @@ class Platform:
     @classmethod
     def host(cls) -> Platform:
         machine = _platform.machine().lower()
-        arch = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64"}.get(machine, machine)
+        arch = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64"}.get(
+            machine, machine
+        )
         variant = "v8" if arch == "arm64" else None
         return cls("linux", arch, variant)
 
@@ -180,7 +182,9 @@ class VerifyingReader:
         if data:
             self._seen += len(data)
             if self._size is not None and self._seen > self._size:
-                raise DigestMismatchError(f"{self._what}: more bytes than the {self._size} its descriptor declares")
+                raise DigestMismatchError(
+                    f"{self._what}: more bytes than the {self._size} its descriptor declares"
+                )
             self._hash.update(data)
         elif not self._done and (n is None or n != 0):
             self._done = True

@@ -1,0 +1,566 @@
+"""Stream layers once and route the files of interest to whoever asked for them.
+
+Nothing is extracted to disk.  Each layer blob is read once, decompressed (gzip through ``isal``,
+zstd, or plain tar: chosen by the blob's leading bytes, not by its claimed media type) while its
+compressed digest and its diff_id are verified, and every tar entry is treated as hostile.
+
+The result of one layer (:class:`LayerResult`) depends on that layer alone, so it can be cached by
+digest.  :func:`squash` then applies the layers in order (whiteouts, opaque directories,
+directories replaced by files) to give the final filesystem view of the wanted files.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import posixpath
+import tarfile
+import zlib
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field, replace
+from functools import partial
+from typing import IO, Any, BinaryIO, Generic, Protocol, TypeVar
+
+import zstandard
+from isal import igzip
+
+from imgsec.errors import DigestMismatchError, ImgsecError, InputError, UnsafeContentError
+from imgsec.image.model import Image
+from imgsec.sbom.catalogers.base import FileInfo
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+T_co = TypeVar("T_co", covariant=True)
+
+GZIP_MAGIC = b"\x1f\x8b"
+ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+WHITEOUT_PREFIX = ".wh."
+OPAQUE_MARKER = ".wh..wh..opq"
+_READ_SIZE = 1 << 20
+MAX_PATH_LENGTH = 4096
+MAX_ENTRIES_PER_LAYER = 2_000_000
+
+
+class Route(Protocol[T_co]):
+    """Anything that wants some files of a layer: catalogers, detectors, secret scanners."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def magic(self) -> tuple[bytes, ...]: ...
+
+    @property
+    def max_size(self) -> int: ...
+
+    def wants(self, info: FileInfo) -> bool: ...
+
+    def analyze(self, info: FileInfo, content: bytes) -> Sequence[T_co]: ...
+
+
+@dataclass(frozen=True)
+class FunctionRoute(Generic[T]):
+    """A :class:`Route` made of plain callables (adapts a Cataloger, or a "keep this file" rule)."""
+
+    name: str
+    wants_fn: Callable[[FileInfo], bool]
+    analyze_fn: Callable[[FileInfo, bytes], Sequence[T]]
+    magic: tuple[bytes, ...] = ()
+    max_size: int = 64 * 1024 * 1024
+
+    def wants(self, info: FileInfo) -> bool:
+        return self.wants_fn(info)
+
+    def analyze(self, info: FileInfo, content: bytes) -> Sequence[T]:
+        return self.analyze_fn(info, content)
+
+
+@dataclass
+class LayerResult:
+    """What one layer holds of interest, independent of every other layer."""
+
+    layer: str | None
+    #: route name -> path -> results of that route for the file at path
+    results: dict[str, dict[str, Sequence[Any]]] = field(default_factory=dict)
+    whiteouts: set[str] = field(default_factory=set)
+    opaque_dirs: set[str] = field(default_factory=set)
+    #: every non-directory entry (they hide lower files and directories at the same path)
+    non_dirs: set[str] = field(default_factory=set)
+    symlinks: dict[str, str] = field(default_factory=dict)
+    files: int = 0
+    skipped: list[str] = field(default_factory=list)
+
+
+def normalize_entry_path(name: str) -> str:
+    """The image-root-relative path of a tar entry; raises on absolute paths and ``..`` escapes."""
+    if len(name) > MAX_PATH_LENGTH or "\x00" in name:
+        raise UnsafeContentError(f"tar entry name is too long or contains NUL: {name[:80]!r}")
+    if name.startswith("/"):
+        raise UnsafeContentError(f"tar entry {name[:200]!r} has an absolute path; refusing a hostile layer")
+    parts: list[str] = []
+    for part in name.split("/"):
+        if part in ("", "."):
+            continue
+        if part == "..":
+            raise UnsafeContentError(
+                f"tar entry {name[:200]!r} escapes the image root with '..'; refusing a hostile layer"
+            )
+        parts.append(part)
+    return "/".join(parts)
+
+
+def _check_magic(route: Route[Any], head: bytes) -> bool:
+    return not route.magic or any(head.startswith(m) for m in route.magic)
+
+
+def _read_exact(f: IO[bytes], size: int) -> bytes:
+    chunks: list[bytes] = []
+    remaining = size
+    while remaining > 0:
+        chunk = f.read(min(remaining, _READ_SIZE))
+        if not chunk:
+            raise InputError("tar entry is shorter than its header claims; the layer is truncated")
+        chunks.append(chunk)
+        remaining -= len(chunk)
+    return b"".join(chunks)
+
+
+class _Reader:
+    """Minimal file-like base: subclasses implement ``read``; gzip readers also want ``readinto``."""
+
+    def read(self, n: int = -1) -> bytes:
+        raise NotImplementedError
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b: Any) -> int:
+        data = self.read(len(b))
+        b[: len(data)] = data
+        return len(data)
+
+
+class _HashingReader(_Reader):
+    """Hashes the decompressed tar stream to check the layer's diff_id at EOF."""
+
+    def __init__(self, raw: IO[bytes], diff_id: str | None, what: str) -> None:
+        self._raw = raw
+        self._diff_id = diff_id
+        self._what = what
+        self._hash = hashlib.sha256() if diff_id and diff_id.startswith("sha256:") else None
+        self.size = 0
+
+    def read(self, n: int = -1) -> bytes:
+        data = self._raw.read(n)
+        if data:
+            self.size += len(data)
+            if self._hash is not None:
+                self._hash.update(data)
+        return data
+
+    def drain(self) -> None:
+        while self.read(_READ_SIZE):
+            pass
+
+    def verify(self) -> None:
+        if self._hash is not None and self._diff_id is not None:
+            actual = "sha256:" + self._hash.hexdigest()
+            if actual != self._diff_id:
+                raise DigestMismatchError(
+                    f"{self._what}: uncompressed content {actual} does not match the config's diff_id "
+                    f"{self._diff_id}; the image is corrupt or was tampered with"
+                )
+
+
+class _Prefixed(_Reader):
+    """A stream with some already-read bytes put back in front."""
+
+    def __init__(self, head: bytes, raw: IO[bytes]) -> None:
+        self._head = head
+        self._raw = raw
+
+    def read(self, n: int = -1) -> bytes:
+        if self._head:
+            if n is None or n < 0:
+                out = self._head + self._raw.read()
+                self._head = b""
+                return out
+            out, self._head = self._head[:n], self._head[n:]
+            if len(out) < n:
+                out += self._raw.read(n - len(out))
+            return out
+        return self._raw.read(n)
+
+
+def decompressed(raw: IO[bytes]) -> IO[bytes]:
+    """A decompressing reader chosen by the stream's magic bytes (gzip, zstd, or plain tar)."""
+    head = raw.read(4)
+    stream: Any = _Prefixed(head, raw)
+    if head.startswith(GZIP_MAGIC):
+        gz: IO[bytes] = igzip.IGzipFile(fileobj=stream, mode="rb")  # type: ignore[no-untyped-call,assignment]
+        return gz
+    if head.startswith(ZSTD_MAGIC):
+        zs: IO[bytes] = zstandard.ZstdDecompressor().stream_reader(
+            stream, read_size=_READ_SIZE, read_across_frames=True
+        )
+        return zs
+    plain: IO[bytes] = stream
+    return plain
+
+
+_DECODE_ERRORS: tuple[type[BaseException], ...] = (
+    tarfile.TarError,
+    EOFError,
+    OSError,
+    zlib.error,
+    zstandard.ZstdError,
+    ValueError,
+    igzip.BadGzipFile,
+)
+
+
+def walk_layer(
+    open_raw: Callable[[], AbstractContextManager[BinaryIO]],
+    routes: Sequence[Route[Any]],
+    *,
+    layer: str | None,
+    what: str,
+    on_bytes: Callable[[int], None] | None = None,
+) -> LayerResult:
+    """Stream one layer blob and return what the routes found in it.
+
+    ``open_raw`` opens the (possibly compressed) blob; it is called again only when a wanted
+    hardlink points at a file the first pass did not keep.  Raises :class:`InputError` (or a
+    subclass) on corrupt, truncated, hostile or mismatching content; nothing is written anywhere.
+    """
+    result = LayerResult(layer=layer, results={r.name: {} for r in routes})
+    pending_links: dict[str, list[str]] = {}
+    try:
+        with open_raw() as raw:
+            pending_links = _walk_stream(raw, routes, result, layer, what, on_bytes)
+        if pending_links:
+            with open_raw() as raw:
+                _resolve_hardlinks(raw, routes, result, layer, pending_links)
+    except ImgsecError:
+        raise
+    except _DECODE_ERRORS as exc:
+        raise InputError(
+            f"{what}: cannot read layer ({type(exc).__name__}: {exc}); it is corrupt or truncated"
+        ) from exc
+    return result
+
+
+def _walk_stream(
+    raw: BinaryIO,
+    routes: Sequence[Route[Any]],
+    result: LayerResult,
+    layer: str | None,
+    what: str,
+    on_bytes: Callable[[int], None] | None,
+) -> dict[str, list[str]]:
+    counted = _CountingReader(raw, on_bytes) if on_bytes else raw
+    hashed = _HashingReader(decompressed(counted), layer, what)  # type: ignore[arg-type]
+    kept: dict[str, tuple[FileInfo, bytes, list[Route[Any]]]] = {}
+    pending: dict[str, list[str]] = {}
+    entries = 0
+    with tarfile.open(fileobj=hashed, mode="r|", bufsize=_READ_SIZE) as tf:  # type: ignore[call-overload]
+        for member in tf:
+            entries += 1
+            if entries > MAX_ENTRIES_PER_LAYER:
+                raise UnsafeContentError(f"{what}: more than {MAX_ENTRIES_PER_LAYER} entries; refusing")
+            path = normalize_entry_path(member.name)
+            if not path:
+                continue
+            base = posixpath.basename(path)
+            parent = posixpath.dirname(path)
+            if base.startswith(WHITEOUT_PREFIX):
+                if base == OPAQUE_MARKER:
+                    result.opaque_dirs.add(parent)
+                else:
+                    target = posixpath.join(parent, base[len(WHITEOUT_PREFIX) :])
+                    result.whiteouts.add(target)
+                continue
+            if member.isdir():
+                continue
+            result.non_dirs.add(path)
+            if member.issym():
+                result.symlinks[path] = member.linkname
+                continue
+            if member.islnk():
+                target = normalize_entry_path(member.linkname)
+                info = FileInfo(path, member.mode & 0o7777, 0, layer)
+                if target in kept:
+                    tinfo, content, _ = kept[target]
+                    _analyze(replace(info, size=tinfo.size, mode=tinfo.mode), content, routes, result)
+                else:
+                    pending.setdefault(target, []).append(path)
+                continue
+            if not member.isreg():
+                continue  # devices, fifos: nothing to read, nothing is created
+            result.files += 1
+            info = FileInfo(path, member.mode & 0o7777, member.size, layer)
+            interested = [r for r in routes if r.wants(info)]
+            if not interested:
+                continue
+            f = tf.extractfile(member)
+            if f is None:
+                continue
+            head = f.read(min(member.size, 16))
+            interested = [r for r in interested if _check_magic(r, head)]
+            interested = [r for r in interested if member.size <= r.max_size]
+            if not interested:
+                if member.size > 0 and head:
+                    log.debug("%s: %s skipped (size %d)", what, path, member.size)
+                continue
+            content = head + _read_exact(f, member.size - len(head))
+            _analyze(info, content, interested, result)
+            kept[path] = (info, content, interested)
+            if len(kept) > 256:
+                kept.pop(next(iter(kept)))
+    hashed.drain()
+    if hasattr(counted, "drain"):
+        counted.drain()
+    elif hasattr(raw, "drain"):
+        raw.drain()
+    else:
+        while raw.read(_READ_SIZE):
+            pass
+    hashed.verify()
+    return pending
+
+
+def _resolve_hardlinks(
+    raw: BinaryIO,
+    routes: Sequence[Route[Any]],
+    result: LayerResult,
+    layer: str | None,
+    pending: dict[str, list[str]],
+) -> None:
+    found: set[str] = set()
+    with tarfile.open(fileobj=decompressed(raw), mode="r|", bufsize=_READ_SIZE) as tf:
+        for member in tf:
+            path = normalize_entry_path(member.name)
+            if path not in pending or not member.isreg():
+                continue
+            f = tf.extractfile(member)
+            if f is None:
+                continue
+            size = member.size
+            content: bytes | None = None
+            for link in pending[path]:
+                info = FileInfo(link, member.mode & 0o7777, size, layer)
+                interested = [r for r in routes if r.wants(info) and size <= r.max_size]
+                if not interested:
+                    continue
+                if content is None:
+                    content = _read_exact(f, size)
+                interested = [r for r in interested if _check_magic(r, content[:16])]
+                _analyze(info, content, interested, result)
+            found.add(path)
+    for target, links in pending.items():
+        if target not in found:
+            for link in links:
+                result.skipped.append(link)
+                log.warning(
+                    "%s: hardlink %s points to %s, which is not in this layer; skipped", layer, link, target
+                )
+
+
+def _analyze(info: FileInfo, content: bytes, routes: Iterable[Route[Any]], result: LayerResult) -> None:
+    for route in routes:
+        if not route.wants(info):
+            continue
+        try:
+            found = route.analyze(info, content)
+        except ImgsecError:
+            raise
+        except Exception as exc:  # a bug in one analyzer must not hide the others' results
+            log.warning("%s failed on %s: %s: %s", route.name, info.path, type(exc).__name__, exc)
+            continue
+        result.results[route.name][info.path] = found
+
+
+class _CountingReader(_Reader):
+    def __init__(self, raw: BinaryIO, on_bytes: Callable[[int], None] | None) -> None:
+        self._raw = raw
+        self._on_bytes = on_bytes
+
+    def read(self, n: int = -1) -> bytes:
+        data = self._raw.read(n)
+        if data and self._on_bytes is not None:
+            self._on_bytes(len(data))
+        return data
+
+    def drain(self) -> None:
+        while self.read(_READ_SIZE):
+            pass
+
+
+@dataclass(frozen=True)
+class Placed(Generic[T]):
+    """A route result in the final filesystem: the path, the layer it sits in, and the results."""
+
+    path: str
+    layer_index: int
+    results: Sequence[T]
+
+
+@dataclass
+class FinalView:
+    """The squashed view: route name -> path -> where it is and what the route found there."""
+
+    results: dict[str, dict[str, Placed[Any]]]
+    symlinks: dict[str, str]
+
+    def placed(self, route: str) -> Iterator[Placed[Any]]:
+        yield from self.results.get(route, {}).values()
+
+    def resolve(self, path: str, max_depth: int = 40) -> str:
+        """Follow symlinks (within the image root) in the final view; loops end at ``max_depth``."""
+        for _ in range(max_depth):
+            hit = None
+            parts = path.split("/")
+            for i in range(len(parts), 0, -1):
+                prefix = "/".join(parts[:i])
+                if prefix in self.symlinks:
+                    hit = (prefix, "/".join(parts[i:]))
+                    break
+            if hit is None:
+                return path
+            prefix, rest = hit
+            target = self.symlinks[prefix]
+            base = "" if target.startswith("/") else posixpath.dirname(prefix)
+            joined = posixpath.normpath(posixpath.join("/", base, target, rest)).lstrip("/")
+            path = joined
+        return path
+
+
+def _ancestors(path: str) -> Iterator[str]:
+    while True:
+        path = posixpath.dirname(path)
+        if not path:
+            return
+        yield path
+
+
+def squash(
+    layers: Sequence[LayerResult],
+    carry: Callable[[Sequence[Any], Sequence[Any]], Sequence[Any]] | None = None,
+) -> FinalView:
+    """Apply layers in order: whiteouts and opaque dirs hide lower files, later files replace earlier ones.
+
+    ``carry(old, new)`` may merge results when a later layer rewrites a file (used to keep the layer
+    that first introduced an unchanged package).
+    """
+    state: dict[str, dict[str, Placed[Any]]] = {}
+    links: dict[str, tuple[int, str]] = {}
+    for index, layer in enumerate(layers):
+        hidden = layer.whiteouts | layer.non_dirs
+
+        def gone(path: str, hidden: set[str] = hidden, opaque: set[str] = layer.opaque_dirs) -> bool:
+            if path in hidden:
+                return True
+            return any(a in hidden or a in opaque for a in _ancestors(path))
+
+        for per_route in state.values():
+            for path in [p for p in per_route if gone(p)]:
+                del per_route[path]
+        for path in [p for p in links if gone(p)]:
+            del links[path]
+        for route, found in layer.results.items():
+            per_route = state.setdefault(route, {})
+            for path, res in found.items():
+                old = per_route.get(path)
+                merged = carry(old.results, res) if carry is not None and old is not None else res
+                per_route[path] = Placed(path, index, merged)
+        for path, target in layer.symlinks.items():
+            links[path] = (index, target)
+    return FinalView(results=state, symlinks={p: t for p, (_, t) in links.items()})
+
+
+def walk_directory(root: str, routes: Sequence[Route[Any]], *, layer: str | None = None) -> LayerResult:
+    """Treat a root filesystem directory (``dir:ROOTFS``) as one layer.
+
+    Symlinks are recorded, never followed; only regular files are opened (with O_NOFOLLOW).
+    """
+    import os
+    import stat
+
+    result = LayerResult(layer=layer, results={r.name: {} for r in routes})
+    base = os.path.abspath(root)
+    if not os.path.isdir(base):
+        raise InputError(f"dir:{root}: not a directory")
+    for dirpath, dirnames, filenames in os.walk(base, followlinks=False):
+        rel_dir = os.path.relpath(dirpath, base)
+        rel_dir = "" if rel_dir == "." else rel_dir.replace(os.sep, "/")
+        names = list(filenames)
+        # os.walk lists symlinks to directories among dirnames; they are links, not places to descend.
+        for d in list(dirnames):
+            if os.path.islink(os.path.join(dirpath, d)):
+                dirnames.remove(d)
+                names.append(d)
+        for fname in names:
+            full = os.path.join(dirpath, fname)
+            path = f"{rel_dir}/{fname}" if rel_dir else fname
+            try:
+                st = os.lstat(full)
+            except OSError:
+                continue
+            if stat.S_ISLNK(st.st_mode):
+                result.non_dirs.add(path)
+                try:
+                    result.symlinks[path] = os.readlink(full)
+                except OSError:
+                    pass
+                continue
+            if not stat.S_ISREG(st.st_mode):
+                continue
+            result.non_dirs.add(path)
+            result.files += 1
+            info = FileInfo(path, st.st_mode & 0o7777, st.st_size, layer)
+            interested = [r for r in routes if r.wants(info) and st.st_size <= r.max_size]
+            if not interested:
+                continue
+            try:
+                fd = os.open(full, os.O_RDONLY | os.O_NOFOLLOW)
+            except OSError as exc:
+                log.warning("dir:%s: cannot read %s: %s", root, path, exc.strerror)
+                continue
+            with os.fdopen(fd, "rb") as f:
+                head = f.read(16)
+                interested = [r for r in interested if _check_magic(r, head)]
+                if not interested:
+                    continue
+                content = head + f.read(st.st_size - len(head))
+            _analyze(info, content, interested, result)
+    return result
+
+
+def read_layers(
+    image: Image,
+    routes: Sequence[Route[Any]],
+    *,
+    on_bytes: Callable[[int], None] | None = None,
+    on_layer: Callable[[int, LayerResult], None] | None = None,
+) -> list[LayerResult]:
+    """Stream each layer of ``image`` once through ``routes`` (a ``dir:`` image is one layer)."""
+    if image.rootfs is not None:
+        result = walk_directory(image.rootfs, routes)
+        if on_layer:
+            on_layer(0, result)
+        return [result]
+    results = []
+    for layer in image.layers:
+        result = walk_layer(
+            partial(image.open_blob, layer.descriptor),
+            routes,
+            layer=layer.diff_id,
+            what=f"{image.name}: layer {layer.index} ({layer.digest[:19]})",
+            on_bytes=on_bytes,
+        )
+        if on_layer:
+            on_layer(layer.index, result)
+        results.append(result)
+    return results

@@ -1,0 +1,148 @@
+"""Image -> SBOM: stream every layer once through the catalogers, squash, detect the distro.
+
+This is the first half of the pipeline in DESIGN.md (source -> layers -> catalogers -> SBOM).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+from imgsec.image.layers import FunctionRoute, LayerResult, Route, read_layers, squash
+from imgsec.image.model import Image
+from imgsec.sbom.catalogers import Cataloger, default_catalogers
+from imgsec.sbom.catalogers.base import FileInfo
+from imgsec.sbom.distro import DISTRO_FILES, detect_distro, qualify_purls
+from imgsec.sbom.model import SBOM, Distro, ImageSummary, LayerSummary, Location, Package
+
+log = logging.getLogger(__name__)
+
+_DISTRO_ROUTE = "distro-files"
+
+
+@dataclass(frozen=True)
+class _CatalogerRoute:
+    """Adapts a Cataloger to a layer route, stamping each package with its layer and location."""
+
+    cataloger: Cataloger
+
+    @property
+    def name(self) -> str:
+        return self.cataloger.name
+
+    @property
+    def magic(self) -> tuple[bytes, ...]:
+        return self.cataloger.magic
+
+    @property
+    def max_size(self) -> int:
+        return self.cataloger.max_size
+
+    def wants(self, info: FileInfo) -> bool:
+        return self.cataloger.wants(info)
+
+    def analyze(self, info: FileInfo, content: bytes) -> Sequence[Package]:
+        out = []
+        for pkg in self.cataloger.catalog(info, content):
+            locations = pkg.locations or (Location(info.path, info.layer),)
+            out.append(replace(pkg, layer=pkg.layer or info.layer, locations=locations))
+        return out
+
+
+def _keep_file(info: FileInfo, content: bytes) -> Sequence[bytes]:
+    return [content]
+
+
+def _distro_route() -> FunctionRoute[bytes]:
+    wanted = frozenset(DISTRO_FILES)
+    return FunctionRoute(
+        name=_DISTRO_ROUTE,
+        wants_fn=lambda info: info.path in wanted,
+        analyze_fn=_keep_file,
+        max_size=64 * 1024,
+    )
+
+
+def _carry_layer(old: Sequence[Any], new: Sequence[Any]) -> Sequence[Any]:
+    """Keep the introducing layer of packages a later layer rewrote but did not change."""
+    first_seen = {p.key: p.layer for p in old if isinstance(p, Package)}
+    return [
+        replace(p, layer=first_seen[p.key]) if isinstance(p, Package) and p.key in first_seen else p
+        for p in new
+    ]
+
+
+def routes_for(catalogers: Sequence[Cataloger]) -> list[Route[Any]]:
+    routes: list[Route[Any]] = [_CatalogerRoute(c) for c in catalogers]
+    routes.append(_distro_route())
+    return routes
+
+
+def summarize(image: Image) -> ImageSummary:
+    platform = image.platform
+    cfg = image.config.get("config")
+    cfg = cfg if isinstance(cfg, dict) else {}
+    user = cfg.get("User")
+    labels = cfg.get("Labels")
+    return ImageSummary(
+        name=image.name,
+        manifest_digest=image.manifest_digest,
+        config_digest=image.config_digest,
+        os=platform.os if platform else None,
+        architecture=platform.architecture if platform else None,
+        variant=platform.variant if platform else None,
+        layers=tuple(
+            LayerSummary(
+                index=layer.index,
+                digest=layer.digest,
+                diff_id=layer.diff_id,
+                media_type=layer.media_type,
+                size=layer.descriptor.size,
+                created_by=layer.created_by,
+            )
+            for layer in image.layers
+        ),
+        repo_digests=image.repo_digests,
+        user=user if isinstance(user, str) else None,
+        labels=tuple(sorted((str(k), str(v)) for k, v in labels.items())) if isinstance(labels, dict) else (),
+    )
+
+
+def assemble(image: Image, layers: Sequence[LayerResult], catalogers: Sequence[Cataloger]) -> SBOM:
+    """Squash per-layer results into the final SBOM."""
+    view = squash(layers, carry=_carry_layer)
+    files: dict[str, bytes] = {}
+    distro_placed = view.results.get(_DISTRO_ROUTE, {})
+    for path in DISTRO_FILES:
+        real = view.resolve(path)
+        placed = distro_placed.get(real)
+        if placed is not None and placed.results:
+            files[path] = placed.results[0]
+    distro: Distro | None = detect_distro(files)
+    packages: list[Package] = []
+    seen: set[tuple[tuple[str, str, str], tuple[Location, ...]]] = set()
+    for cataloger in catalogers:
+        for placed in view.placed(cataloger.name):
+            for pkg in placed.results:
+                ident = (pkg.key, pkg.locations)
+                if ident in seen:
+                    continue
+                seen.add(ident)
+                packages.append(pkg)
+    qualified = qualify_purls(packages, distro)
+    ordered = tuple(sorted(qualified, key=lambda p: (p.type, p.name, p.version, p.locations)))
+    return SBOM(image=summarize(image), distro=distro, packages=ordered)
+
+
+def catalog_image(
+    image: Image,
+    catalogers: Sequence[Cataloger] | None = None,
+    *,
+    on_bytes: Callable[[int], None] | None = None,
+) -> SBOM:
+    """The SBOM of ``image``: every layer streamed once, every cataloger fed by path."""
+    cats = list(catalogers) if catalogers is not None else default_catalogers()
+    layers = read_layers(image, routes_for(cats), on_bytes=on_bytes)
+    return assemble(image, layers, cats)

@@ -1,0 +1,214 @@
+"""Layer streaming: whiteouts, opaque dirs, links, compression, digests and hostile entries."""
+
+from __future__ import annotations
+
+import gzip
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+
+from imgsec.errors import DigestMismatchError, InputError, UnsafeContentError
+from imgsec.image.layers import FunctionRoute, read_layers, squash
+from imgsec.image.sources import open_image
+from imgsec.sbom.catalogers.base import FileInfo
+from tests.unit.ocihelp import Entry, make_tar, sha, write_layout
+
+
+def _keep(info: FileInfo, content: bytes) -> Sequence[bytes]:
+    return [content]
+
+
+KEEP_ALL = FunctionRoute(name="all", wants_fn=lambda info: True, analyze_fn=_keep)
+
+
+def final_files(layout: Path) -> dict[str, bytes]:
+    image = open_image(f"oci:{layout}:t")
+    view = squash(read_layers(image, [KEEP_ALL]))
+    return {path: placed.results[0] for path, placed in view.results["all"].items()}
+
+
+LAYERS = [
+    make_tar(
+        [
+            Entry("etc/", kind="dir"),
+            Entry("etc/keep", b"base"),
+            Entry("etc/replace", b"old"),
+            Entry("etc/delete-me", b"gone"),
+            Entry("opaque/", kind="dir"),
+            Entry("opaque/lower", b"hidden by opaque"),
+            Entry("was-dir/", kind="dir"),
+            Entry("was-dir/inner", b"hidden when the dir becomes a file"),
+            Entry("del-dir/", kind="dir"),
+            Entry("del-dir/a/b", b"deep"),
+            Entry("usr/lib/os-release", b"ID=debian\n"),
+            Entry("etc/os-release", kind="symlink", link="../usr/lib/os-release"),
+        ]
+    ),
+    make_tar(
+        [
+            Entry("etc/replace", b"new"),
+            Entry("etc/.wh.delete-me"),
+            Entry("opaque/.wh..wh..opq"),
+            Entry("opaque/upper", b"same-layer file survives the opaque marker"),
+            Entry("was-dir", b"now a file"),
+            Entry("del-dir/.wh.a"),
+            Entry("hard/orig", b"linked content"),
+            Entry("hard/link", kind="hardlink", link="hard/orig"),
+        ]
+    ),
+]
+
+EXPECTED = {
+    "etc/keep": b"base",
+    "etc/replace": b"new",
+    "opaque/upper": b"same-layer file survives the opaque marker",
+    "was-dir": b"now a file",
+    "usr/lib/os-release": b"ID=debian\n",
+    "hard/orig": b"linked content",
+    "hard/link": b"linked content",
+}
+
+
+@pytest.mark.parametrize("how", ["gzip", "zstd", "plain"])
+def test_whiteouts_opaque_dirs_and_links(tmp_path: Path, how: str) -> None:
+    write_layout(tmp_path / "img", LAYERS, how=how)
+    assert final_files(tmp_path / "img") == EXPECTED
+
+
+def test_symlinks_resolve_in_final_view(tmp_path: Path) -> None:
+    write_layout(tmp_path / "img", LAYERS)
+    image = open_image(f"oci:{tmp_path / 'img'}:t")
+    view = squash(read_layers(image, [KEEP_ALL]))
+    assert view.resolve("etc/os-release") == "usr/lib/os-release"
+    loop = squash([_result_with_links({"a": "b", "b": "a"})])
+    assert loop.resolve("a") in ("a", "b")  # a loop ends, it does not hang
+
+
+def _result_with_links(links: dict[str, str]) -> object:
+    from imgsec.image.layers import LayerResult
+
+    return LayerResult(layer=None, symlinks=links)
+
+
+def test_layer_that_introduced_each_file_is_kept(tmp_path: Path) -> None:
+    write_layout(tmp_path / "img", LAYERS)
+    image = open_image(f"oci:{tmp_path / 'img'}:t")
+    view = squash(read_layers(image, [KEEP_ALL]))
+    assert view.results["all"]["etc/keep"].layer_index == 0
+    assert view.results["all"]["etc/replace"].layer_index == 1
+
+
+def test_compressed_digest_is_verified(tmp_path: Path) -> None:
+    manifest = write_layout(tmp_path / "img", [make_tar([Entry("f", b"x")])])
+    blob_digest = manifest["layers"][0]["digest"]  # type: ignore[index]
+    blob = tmp_path / "img" / "blobs" / "sha256" / blob_digest.split(":")[1]
+    tampered = gzip.compress(make_tar([Entry("f", b"y")]), mtime=0)
+    blob.write_bytes(tampered)
+    image = open_image(f"oci:{tmp_path / 'img'}:t")
+    with pytest.raises(DigestMismatchError):
+        read_layers(image, [KEEP_ALL])
+
+
+def test_diff_id_is_verified(tmp_path: Path) -> None:
+    tar = make_tar([Entry("f", b"x")])
+    write_layout(tmp_path / "img", [tar], diff_ids=[sha(b"something else")])
+    image = open_image(f"oci:{tmp_path / 'img'}:t")
+    with pytest.raises(DigestMismatchError, match="diff_id"):
+        read_layers(image, [KEEP_ALL])
+
+
+def test_truncated_gzip_is_a_clear_input_error(tmp_path: Path) -> None:
+    tar = make_tar([Entry("f", b"x" * 100_000)])
+    manifest = write_layout(tmp_path / "img", [tar])
+    desc = manifest["layers"][0]  # type: ignore[index]
+    blob = tmp_path / "img" / "blobs" / "sha256" / desc["digest"].split(":")[1]
+    data = blob.read_bytes()[:-200]
+    # Keep the descriptor consistent with the truncated blob so only the gzip stream is at fault.
+    manifest2 = write_layout(tmp_path / "img2", [tar])
+    blob2 = tmp_path / "img2" / "blobs" / "sha256" / manifest2["layers"][0]["digest"].split(":")[1]  # type: ignore[index]
+    blob2.write_bytes(data)
+    image = open_image(f"oci:{tmp_path / 'img2'}:t")
+    with pytest.raises(InputError):
+        read_layers(image, [KEEP_ALL])
+
+
+@pytest.mark.parametrize(
+    ("entry", "message"),
+    [
+        (Entry("../../etc/passwd", b"root::0:0"), "escapes the image root"),
+        (Entry("a/../../b", b"x"), "escapes the image root"),
+        (Entry("/etc/shadow", b"x"), "absolute path"),
+        (Entry("ok/../../../hardlink", kind="hardlink", link="x"), "escapes"),
+    ],
+)
+def test_hostile_paths_are_refused(
+    tmp_path: Path, entry: Entry, message: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_layout(tmp_path / "img", [make_tar([Entry("fine", b"1"), entry])])
+    work = tmp_path / "cwd"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    image = open_image(f"oci:{tmp_path / 'img'}:t")
+    with pytest.raises(UnsafeContentError, match=message):
+        read_layers(image, [KEEP_ALL])
+    assert list(work.iterdir()) == []  # nothing was written anywhere
+    assert not (tmp_path / "etc").exists()
+
+
+def test_hardlink_escape_target_is_refused(tmp_path: Path) -> None:
+    write_layout(tmp_path / "img", [make_tar([Entry("l", kind="hardlink", link="../../etc/passwd")])])
+    image = open_image(f"oci:{tmp_path / 'img'}:t")
+    with pytest.raises(UnsafeContentError):
+        read_layers(image, [KEEP_ALL])
+
+
+def test_devices_fifos_and_dangling_hardlinks_are_skipped(tmp_path: Path) -> None:
+    tar = make_tar(
+        [
+            Entry("dev/null", kind="chardev"),
+            Entry("run/fifo", kind="fifo"),
+            Entry("dangling", kind="hardlink", link="not/in/layer"),
+            Entry("real", b"ok"),
+        ]
+    )
+    write_layout(tmp_path / "img", [tar])
+    assert final_files(tmp_path / "img") == {"real": b"ok"}
+
+
+def test_size_claims_beyond_the_data_are_truncation(tmp_path: Path) -> None:
+    tar = bytearray(make_tar([Entry("big", b"x" * 10)]))
+    # Rewrite the ustar size field (octal, offset 124 of the member header) to claim 8 GiB.
+    header_offset = 512 if tar[156:157] == b"x" else 0  # skip a PAX header if present
+    for off in range(0, len(tar), 512):
+        if tar[off + 257 : off + 262] == b"ustar" and tar[off : off + 3] == b"big":
+            header_offset = off
+            break
+    size_field = f"{8 * 2**30 - 1:011o}".encode() + b"\x00"
+    tar[header_offset + 124 : header_offset + 136] = size_field
+    chk = (
+        sum(tar[header_offset : header_offset + 148])
+        + 8 * 32
+        + sum(tar[header_offset + 156 : header_offset + 512])
+    )
+    tar[header_offset + 148 : header_offset + 156] = f"{chk:06o}".encode() + b"\x00 "
+    write_layout(tmp_path / "img", [bytes(tar)])
+    image = open_image(f"oci:{tmp_path / 'img'}:t")
+    with pytest.raises(InputError):
+        read_layers(image, [KEEP_ALL])
+
+
+def test_unknown_layer_media_type_is_refused(tmp_path: Path) -> None:
+    import json
+
+    manifest = write_layout(tmp_path / "img", [make_tar([Entry("f", b"x")])])
+    manifest["layers"][0]["mediaType"] = "application/x-evil"  # type: ignore[index]
+    data = json.dumps(manifest).encode()
+    from tests.unit.ocihelp import write_blob
+
+    digest = write_blob(tmp_path / "img", data)
+    index = json.loads((tmp_path / "img" / "index.json").read_text())
+    index["manifests"][0].update(digest=digest, size=len(data))
+    (tmp_path / "img" / "index.json").write_text(json.dumps(index))
+    with pytest.raises(InputError, match="unsupported media type"):
+        open_image(f"oci:{tmp_path / 'img'}:t")
