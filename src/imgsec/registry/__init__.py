@@ -1,0 +1,1 @@
+"""OCI distribution client: credentials (docker/podman auth files, helpers, pull secrets) and the API."""

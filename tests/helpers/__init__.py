@@ -1,0 +1,1 @@
+"""Reusable test helpers that drive real external programs."""
