@@ -212,3 +212,36 @@ def test_unknown_layer_media_type_is_refused(tmp_path: Path) -> None:
     (tmp_path / "img" / "index.json").write_text(json.dumps(index))
     with pytest.raises(InputError, match="unsupported media type"):
         open_image(f"oci:{tmp_path / 'img'}:t")
+
+
+@pytest.mark.parametrize("fmt", ["pax", "gnu"])
+def test_long_names_in_pax_and_gnu_headers(tmp_path: Path, fmt: str) -> None:
+    import io
+    import tarfile
+
+    long = "deep/" + "d" * 120 + "/" + "n" * 150 + ".txt"
+    buf = io.BytesIO()
+    with tarfile.open(
+        fileobj=buf, mode="w", format=tarfile.PAX_FORMAT if fmt == "pax" else tarfile.GNU_FORMAT
+    ) as tf:
+        ti = tarfile.TarInfo(long)
+        ti.size = 5
+        tf.addfile(ti, io.BytesIO(b"hello"))
+        link = tarfile.TarInfo("l" * 130)
+        link.type = tarfile.SYMTYPE
+        link.linkname = "t" * 140
+        tf.addfile(link)
+    write_layout(tmp_path / "img", [buf.getvalue()])
+    image = open_image(f"oci:{tmp_path / 'img'}:t")
+    results = read_layers(image, [KEEP_ALL])
+    assert results[0].results["all"] == {long: [b"hello"]}
+    assert results[0].symlinks == {"l" * 130: "t" * 140}
+
+
+def test_corrupt_header_checksum_is_an_input_error(tmp_path: Path) -> None:
+    tar = bytearray(make_tar([Entry("a", b"1"), Entry("b", b"2")]))
+    tar[0] ^= 0x01  # flip a bit of the first header's name: its checksum no longer matches
+    write_layout(tmp_path / "img", [bytes(tar)])
+    image = open_image(f"oci:{tmp_path / 'img'}:t")
+    with pytest.raises(InputError, match="checksum"):
+        read_layers(image, [KEEP_ALL])

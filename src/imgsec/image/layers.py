@@ -14,10 +14,11 @@ from __future__ import annotations
 import hashlib
 import logging
 import posixpath
-import tarfile
+import queue
+import threading
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, suppress
 from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import IO, Any, BinaryIO, Generic, Protocol, TypeVar
@@ -27,6 +28,7 @@ from isal import igzip
 
 from imgsec.errors import DigestMismatchError, ImgsecError, InputError, UnsafeContentError
 from imgsec.image.model import Image
+from imgsec.image.tarstream import TarReader
 from imgsec.sbom.catalogers.base import FileInfo
 
 log = logging.getLogger(__name__)
@@ -174,6 +176,71 @@ class _HashingReader(_Reader):
                 )
 
 
+class _Prefetcher(_Reader):
+    """Reads (and so decompresses and hashes) the next chunks on a second thread.
+
+    Decompression (isal, zstd) and hashing release the GIL, so they overlap with tar parsing on
+    the main thread; at most ``depth`` chunks are buffered, so memory stays flat.
+    """
+
+    _END = b""
+
+    def __init__(self, raw: _Reader, depth: int = 4) -> None:
+        self._raw = raw
+        self._queue: queue.Queue[bytes | BaseException] = queue.Queue(maxsize=depth)
+        self._stop = threading.Event()
+        self._buf = b""
+        self._done = False
+        self._thread = threading.Thread(target=self._run, name="imgsec-layer-reader", daemon=True)
+
+    def __enter__(self) -> _Prefetcher:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        while self._thread.is_alive():
+            with suppress(queue.Empty):
+                self._queue.get(timeout=0.05)
+        self._thread.join()
+
+    def _put(self, item: bytes | BaseException) -> bool:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _run(self) -> None:
+        try:
+            while not self._stop.is_set():
+                chunk = self._raw.read(_READ_SIZE)
+                if not self._put(chunk) or not chunk:
+                    return
+        except BaseException as exc:  # handed to the reading thread, which raises it
+            self._put(exc)
+
+    def read(self, n: int = -1) -> bytes:
+        if self._done:
+            return b""
+        if not self._buf:
+            item = self._queue.get()
+            if isinstance(item, BaseException):
+                self._done = True
+                raise item
+            if not item:
+                self._done = True
+                return b""
+            self._buf = item
+        if n is None or n < 0 or n >= len(self._buf):
+            out, self._buf = self._buf, b""
+        else:
+            out, self._buf = self._buf[:n], self._buf[n:]
+        return out
+
+
 class _Prefixed(_Reader):
     """A stream with some already-read bytes put back in front."""
 
@@ -211,7 +278,6 @@ def decompressed(raw: IO[bytes]) -> IO[bytes]:
 
 
 _DECODE_ERRORS: tuple[type[BaseException], ...] = (
-    tarfile.TarError,
     EOFError,
     OSError,
     zlib.error,
@@ -260,73 +326,71 @@ def _walk_stream(
     what: str,
     on_bytes: Callable[[int], None] | None,
 ) -> dict[str, list[str]]:
-    counted = _CountingReader(raw, on_bytes) if on_bytes else raw
+    counted = _CountingReader(raw, on_bytes)
     hashed = _HashingReader(decompressed(counted), layer, what)  # type: ignore[arg-type]
-    kept: dict[str, tuple[FileInfo, bytes, list[Route[Any]]]] = {}
+    with _Prefetcher(hashed) as ahead:
+        return _walk_entries(TarReader(ahead), routes, result, layer, what, hashed)
+
+
+def _walk_entries(
+    tar: TarReader,
+    routes: Sequence[Route[Any]],
+    result: LayerResult,
+    layer: str | None,
+    what: str,
+    hashed: _HashingReader,
+) -> dict[str, list[str]]:
+    kept: dict[str, tuple[FileInfo, bytes]] = {}
     pending: dict[str, list[str]] = {}
     entries = 0
-    with tarfile.open(fileobj=hashed, mode="r|", bufsize=_READ_SIZE) as tf:  # type: ignore[call-overload]
-        for member in tf:
-            entries += 1
-            if entries > MAX_ENTRIES_PER_LAYER:
-                raise UnsafeContentError(f"{what}: more than {MAX_ENTRIES_PER_LAYER} entries; refusing")
-            path = normalize_entry_path(member.name)
-            if not path:
-                continue
-            base = posixpath.basename(path)
-            parent = posixpath.dirname(path)
-            if base.startswith(WHITEOUT_PREFIX):
-                if base == OPAQUE_MARKER:
-                    result.opaque_dirs.add(parent)
-                else:
-                    target = posixpath.join(parent, base[len(WHITEOUT_PREFIX) :])
-                    result.whiteouts.add(target)
-                continue
-            if member.isdir():
-                continue
-            result.non_dirs.add(path)
-            if member.issym():
-                result.symlinks[path] = member.linkname
-                continue
-            if member.islnk():
-                target = normalize_entry_path(member.linkname)
-                info = FileInfo(path, member.mode & 0o7777, 0, layer)
-                if target in kept:
-                    tinfo, content, _ = kept[target]
-                    _analyze(replace(info, size=tinfo.size, mode=tinfo.mode), content, routes, result)
-                else:
-                    pending.setdefault(target, []).append(path)
-                continue
-            if not member.isreg():
-                continue  # devices, fifos: nothing to read, nothing is created
-            result.files += 1
-            info = FileInfo(path, member.mode & 0o7777, member.size, layer)
-            interested = [r for r in routes if r.wants(info)]
-            if not interested:
-                continue
-            f = tf.extractfile(member)
-            if f is None:
-                continue
-            head = f.read(min(member.size, 16))
-            interested = [r for r in interested if _check_magic(r, head)]
-            interested = [r for r in interested if member.size <= r.max_size]
-            if not interested:
-                if member.size > 0 and head:
-                    log.debug("%s: %s skipped (size %d)", what, path, member.size)
-                continue
-            content = head + _read_exact(f, member.size - len(head))
-            _analyze(info, content, interested, result)
-            kept[path] = (info, content, interested)
-            if len(kept) > 256:
-                kept.pop(next(iter(kept)))
-    hashed.drain()
-    if hasattr(counted, "drain"):
-        counted.drain()
-    elif hasattr(raw, "drain"):
-        raw.drain()
-    else:
-        while raw.read(_READ_SIZE):
-            pass
+    for member in tar:
+        entries += 1
+        if entries > MAX_ENTRIES_PER_LAYER:
+            raise UnsafeContentError(f"{what}: more than {MAX_ENTRIES_PER_LAYER} entries; refusing")
+        path = normalize_entry_path(member.name)
+        if not path:
+            continue
+        slash = path.rfind("/")
+        base = path[slash + 1 :]
+        if base.startswith(WHITEOUT_PREFIX):
+            parent = path[:slash] if slash >= 0 else ""
+            if base == OPAQUE_MARKER:
+                result.opaque_dirs.add(parent)
+            else:
+                result.whiteouts.add(posixpath.join(parent, base[len(WHITEOUT_PREFIX) :]))
+            continue
+        if member.is_dir:
+            continue
+        result.non_dirs.add(path)
+        if member.is_symlink:
+            result.symlinks[path] = member.linkname
+            continue
+        if member.is_hardlink:
+            target = normalize_entry_path(member.linkname)
+            info = FileInfo(path, member.mode & 0o7777, 0, layer)
+            if target in kept:
+                tinfo, content = kept[target]
+                _analyze(replace(info, size=tinfo.size, mode=tinfo.mode), content, routes, result)
+            elif any(r.wants(info) for r in routes):
+                pending.setdefault(target, []).append(path)
+            continue
+        if not member.is_file:
+            continue  # devices, fifos, sparse files: nothing to read, nothing is created
+        result.files += 1
+        info = FileInfo(path, member.mode & 0o7777, member.size, layer)
+        interested = [r for r in routes if r.wants(info)]
+        if not interested:
+            continue
+        head = tar.read_data(min(member.size, 16))
+        interested = [r for r in interested if _check_magic(r, head) and member.size <= r.max_size]
+        if not interested:
+            continue
+        content = head + tar.read_data(member.size - len(head))
+        _analyze(info, content, interested, result)
+        kept[path] = (info, content)
+        if len(kept) > 64:
+            kept.pop(next(iter(kept)))
+    tar.drain()
     hashed.verify()
     return pending
 
@@ -339,26 +403,23 @@ def _resolve_hardlinks(
     pending: dict[str, list[str]],
 ) -> None:
     found: set[str] = set()
-    with tarfile.open(fileobj=decompressed(raw), mode="r|", bufsize=_READ_SIZE) as tf:
-        for member in tf:
-            path = normalize_entry_path(member.name)
-            if path not in pending or not member.isreg():
+    tar = TarReader(decompressed(raw))
+    for member in tar:
+        path = normalize_entry_path(member.name)
+        if path not in pending or not member.is_file:
+            continue
+        size = member.size
+        content: bytes | None = None
+        for link in pending[path]:
+            info = FileInfo(link, member.mode & 0o7777, size, layer)
+            interested = [r for r in routes if r.wants(info) and size <= r.max_size]
+            if not interested:
                 continue
-            f = tf.extractfile(member)
-            if f is None:
-                continue
-            size = member.size
-            content: bytes | None = None
-            for link in pending[path]:
-                info = FileInfo(link, member.mode & 0o7777, size, layer)
-                interested = [r for r in routes if r.wants(info) and size <= r.max_size]
-                if not interested:
-                    continue
-                if content is None:
-                    content = _read_exact(f, size)
-                interested = [r for r in interested if _check_magic(r, content[:16])]
-                _analyze(info, content, interested, result)
-            found.add(path)
+            if content is None:
+                content = tar.read_data(size)
+            interested = [r for r in interested if _check_magic(r, content[:16])]
+            _analyze(info, content, interested, result)
+        found.add(path)
     for target, links in pending.items():
         if target not in found:
             for link in links:
