@@ -7,9 +7,8 @@ import datetime as _dt
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
 
-from imgsec.errors import InputError, UsageError
+from imgsec.errors import InputError
 from imgsec.image.model import OCI_MANIFEST
 from imgsec.signing.keys import Signer
 from imgsec.signing.manifest import (
@@ -71,7 +70,7 @@ def _attach(
             if old.media_type != layer.media_type:
                 continue
             try:
-                old_payload = store.get_blob(old.digest, MAX_PAYLOAD_SIZE)
+                old_payload = store.get_blob(old.digest, old.size, MAX_PAYLOAD_SIZE)
             except InputError as exc:
                 log.warning("%s: ignoring unreadable layer %s: %s", location, old.digest, exc)
                 continue
@@ -158,14 +157,3 @@ def attest_image(
         return any(verifier.verify(s.sig, pae(env.payload_type, env.payload)) for s in env.signatures)
 
     return _attach(store, signature_tag(target.digest, ATTESTATION_SUFFIX), envelope, layer, duplicate)
-
-
-def parse_annotations(pairs: list[str] | None) -> dict[str, Any]:
-    """``-a key=value`` options -> a mapping; UsageError on a pair without ``=``."""
-    out: dict[str, Any] = {}
-    for pair in pairs or []:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise UsageError(f"annotation {pair!r}: expected key=value")
-        out[key] = value
-    return out

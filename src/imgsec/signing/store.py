@@ -31,8 +31,8 @@ class SignatureStore(Protocol):
         """The manifest bytes at ``tag`` (digest-verified), or None when the tag does not exist."""
         ...
 
-    def get_blob(self, digest: str, max_size: int) -> bytes:
-        """The blob ``digest``, verified against its digest; InputError beyond ``max_size`` bytes."""
+    def get_blob(self, digest: str, size: int, max_size: int) -> bytes:
+        """The blob ``digest`` of ``size`` bytes, verified; InputError beyond ``max_size`` bytes."""
         ...
 
     def put_blob(self, data: bytes) -> str:

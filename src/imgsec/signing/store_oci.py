@@ -30,10 +30,12 @@ _HEX_RE = re.compile(r"^[a-f0-9]{64}$")
 
 
 def parse_oci_argument(text: str) -> tuple[Path, str | None]:
-    """``oci:DIR[:TAG|@sha256:HEX]`` -> (DIR, TAG or digest or None)."""
+    """``oci:DIR[:TAG|@sha256:HEX]`` -> (DIR, TAG or digest or None); an existing DIR wins over splitting."""
     rest = text.removeprefix("oci:")
     if not rest:
         raise InputError("oci: needs a directory, e.g. oci:./layout:latest")
+    if Path(rest).is_dir():
+        return Path(rest), None
     if "@" in rest:
         path, _, digest = rest.rpartition("@")
         return Path(path), validate_digest(digest)
@@ -156,7 +158,7 @@ class OCILayoutStore:
             raise InputError(f"unsupported digest {digest!r} in an OCI layout (sha256 only)")
         return self.root / "blobs" / "sha256" / hex_
 
-    def get_blob(self, digest: str, max_size: int) -> bytes:
+    def get_blob(self, digest: str, size: int, max_size: int) -> bytes:
         path = self._blob_path(digest)
         try:
             with path.open("rb") as fh:
@@ -167,6 +169,10 @@ class OCILayoutStore:
             raise InputError(f"cannot read blob {digest} in {self.root}: {exc.strerror or exc}") from exc
         if len(data) > max_size:
             raise InputError(f"blob {digest} in {self.root} is larger than {max_size} bytes")
+        if size >= 0 and len(data) != size:
+            raise InputError(
+                f"blob {digest} in {self.root}: {len(data)} bytes, but its descriptor declares {size}"
+            )
         verify_digest(data, digest, f"blob {digest} in {self.root}")
         return data
 
@@ -174,7 +180,8 @@ class OCILayoutStore:
         entry = self._find(tag)
         if entry is None:
             return None
-        return self.get_blob(entry["digest"], MAX_DOCUMENT_SIZE)
+        size = entry.get("size")
+        return self.get_blob(entry["digest"], size if isinstance(size, int) else -1, MAX_DOCUMENT_SIZE)
 
     def put_blob(self, data: bytes) -> str:
         digest = sha256_digest(data)

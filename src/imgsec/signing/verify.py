@@ -98,7 +98,7 @@ def _check_signature_layer(
         raise _Rejected("the layer has no dev.cosignproject.cosign/signature annotation")
     try:
         signature = decode_b64(b64, "signature annotation")
-        payload = store.get_blob(layer.digest, MAX_PAYLOAD_SIZE)
+        payload = store.get_blob(layer.digest, layer.size, MAX_PAYLOAD_SIZE)
     except InputError as exc:
         raise _Rejected(str(exc)) from exc
     key = next((v for v in verifiers if v.verify(signature, payload)), None)
@@ -159,7 +159,7 @@ def _check_attestation_layer(
     if layer.media_type != DSSE_MEDIA_TYPE:
         raise _Rejected(f"media type {layer.media_type!r} is not {DSSE_MEDIA_TYPE}")
     try:
-        envelope = parse_envelope(store.get_blob(layer.digest, MAX_PAYLOAD_SIZE))
+        envelope = parse_envelope(store.get_blob(layer.digest, layer.size, MAX_PAYLOAD_SIZE))
     except InputError as exc:
         raise _Rejected(str(exc)) from exc
     if not envelope.signatures:
