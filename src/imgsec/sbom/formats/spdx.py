@@ -1,0 +1,201 @@
+"""SPDX 2.3 JSON, built and validated with ``spdx-tools``.
+
+The document DESCRIBES one package, the image (purpose CONTAINER, version = manifest digest, purl
+``pkg:oci/...``), which CONTAINS the distro (purpose OPERATING-SYSTEM) and every package found.
+Packages carry a PACKAGE-MANAGER purl reference; ``licenseDeclared`` is the SPDX expression of
+the licenses found when every one of them is a valid SPDX expression, else NOASSERTION (the text
+found is then kept in ``licenseComments``); ``sourceInfo`` names the paths and layers where the
+package was found.  The document namespace is unique per run (a UUID), unless the timestamp is
+pinned by ``SOURCE_DATE_EPOCH``, when it is derived from the content.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from imgsec.errors import InputError
+from imgsec.sbom.formats._common import (
+    TOOL_NAME,
+    TOOL_VERSION,
+    canonical,
+    created_timestamp,
+    image_purl,
+    unique_ids,
+)
+from imgsec.sbom.model import SBOM, Distro, ImageSummary, Package
+
+if TYPE_CHECKING:
+    from spdx_tools.spdx.model.package import Package as SpdxPackage
+
+SPDX_VERSION = "SPDX-2.3"
+NAMESPACE_BASE = "https://spdx.org/spdxdocs/"  # the base SPDX 2.3 section 6.5 suggests for shared documents
+_ID_UNSAFE = re.compile(r"[^A-Za-z0-9.-]+")
+_TOP_LEVEL_ORDER = (
+    "spdxVersion",
+    "dataLicense",
+    "SPDXID",
+    "name",
+    "documentNamespace",
+    "creationInfo",
+    "packages",
+    "relationships",
+)
+
+
+def to_spdx(sbom: SBOM, *, created: datetime | None = None, namespace: str | None = None) -> str:
+    """Serialise ``sbom`` as SPDX 2.3 JSON; ``namespace`` overrides the generated document namespace."""
+    # Imported here: spdx-tools takes ~0.3 s to import and most commands never need it.
+    from spdx_tools.spdx.jsonschema.document_converter import DocumentConverter
+    from spdx_tools.spdx.model.actor import Actor, ActorType
+    from spdx_tools.spdx.model.document import CreationInfo, Document
+    from spdx_tools.spdx.model.relationship import Relationship, RelationshipType
+    from spdx_tools.spdx.validation.document_validator import validate_full_spdx_document
+
+    from imgsec.sbom.formats import native
+
+    sbom = canonical(sbom)
+    if namespace is None:
+        doc_uuid = native.document_uuid(sbom, created, "spdx")
+        namespace = f"{NAMESPACE_BASE}{_id_part(sbom.image.name)}-{doc_uuid}"
+    creation = CreationInfo(
+        spdx_version=SPDX_VERSION,
+        spdx_id="SPDXRef-DOCUMENT",
+        name=sbom.image.name or "image",
+        document_namespace=namespace,
+        creators=[Actor(ActorType.TOOL, f"{TOOL_NAME}-{TOOL_VERSION}")],
+        created=created_timestamp(created),
+    )
+    root = _image_package(sbom.image)
+    packages = [root]
+    relationships = [Relationship("SPDXRef-DOCUMENT", RelationshipType.DESCRIBES, root.spdx_id)]
+    if sbom.distro is not None:
+        os_pkg = _distro_package(sbom.distro)
+        packages.append(os_pkg)
+        relationships.append(Relationship(root.spdx_id, RelationshipType.CONTAINS, os_pkg.spdx_id))
+    for pkg, pid in zip(sbom.packages, unique_ids(sbom.packages), strict=True):
+        spdx_pkg = _package(pkg, pid)
+        packages.append(spdx_pkg)
+        relationships.append(Relationship(root.spdx_id, RelationshipType.CONTAINS, spdx_pkg.spdx_id))
+    document = Document(creation_info=creation, packages=packages, relationships=relationships)
+    problems = validate_full_spdx_document(document)
+    if problems:
+        # Only data the image itself carries can get here (e.g. a name SPDX cannot hold).
+        raise InputError(
+            f"cannot write a valid SPDX 2.3 document for {sbom.image.name!r}: "
+            f"{problems[0].validation_message} ({len(problems)} problem(s)); use --format cyclonedx or json"
+        )
+    converted: dict[str, Any] = DocumentConverter().convert(document)  # type: ignore[no-untyped-call]
+    for package in converted.get("packages", []):
+        # spdx-tools 0.8 writes enum names (OPERATING_SYSTEM, PACKAGE_MANAGER); the SPDX 2.3 spec and
+        # its JSON schema spell them with a hyphen (the schema rejects OPERATING_SYSTEM outright).
+        if "primaryPackagePurpose" in package:
+            package["primaryPackagePurpose"] = package["primaryPackagePurpose"].replace("_", "-")
+        for ref in package.get("externalRefs", []):
+            ref["referenceCategory"] = ref["referenceCategory"].replace("_", "-")
+    ordered = {k: converted[k] for k in _TOP_LEVEL_ORDER if k in converted}
+    ordered.update((k, v) for k, v in converted.items() if k not in ordered)
+    return json.dumps(ordered, indent=2, ensure_ascii=False) + "\n"
+
+
+def _id_part(text: str) -> str:
+    return _ID_UNSAFE.sub("-", text).strip("-")[:100] or "x"
+
+
+def _no_assertion_fields() -> dict[str, Any]:
+    from spdx_tools.spdx.model.spdx_no_assertion import SpdxNoAssertion
+
+    return {
+        "download_location": SpdxNoAssertion(),
+        "supplier": SpdxNoAssertion(),
+        "files_analyzed": False,
+        "license_concluded": SpdxNoAssertion(),
+        "license_declared": SpdxNoAssertion(),
+        "copyright_text": SpdxNoAssertion(),
+    }
+
+
+def _purl_ref(purl: str) -> Any:
+    from spdx_tools.spdx.model.package import ExternalPackageRef, ExternalPackageRefCategory
+
+    return ExternalPackageRef(ExternalPackageRefCategory.PACKAGE_MANAGER, "purl", purl)
+
+
+def _image_package(image: ImageSummary) -> SpdxPackage:
+    from spdx_tools.spdx.model.package import Package as SpdxPackage
+    from spdx_tools.spdx.model.package import PackagePurpose
+
+    purl = image_purl(image)
+    return SpdxPackage(
+        spdx_id=f"SPDXRef-DocumentRoot-Image-{_id_part(image.name)}",
+        name=image.name or "image",
+        version=image.manifest_digest,
+        primary_package_purpose=PackagePurpose.CONTAINER,
+        external_references=[_purl_ref(purl)] if purl else [],
+        **_no_assertion_fields(),
+    )
+
+
+def _distro_package(distro: Distro) -> SpdxPackage:
+    from spdx_tools.spdx.model.package import Package as SpdxPackage
+    from spdx_tools.spdx.model.package import PackagePurpose
+
+    return SpdxPackage(
+        spdx_id=f"SPDXRef-OperatingSystem-{_id_part(distro.id)}-{_id_part(distro.version_id or 'unknown')}",
+        name=distro.id,
+        version=distro.version_id,
+        description=distro.pretty_name,
+        primary_package_purpose=PackagePurpose.OPERATING_SYSTEM,
+        **_no_assertion_fields(),
+    )
+
+
+def license_expression(licenses: tuple[str, ...]) -> str | None:
+    """The SPDX expression declaring all ``licenses`` (AND), or ``None`` unless every one is valid."""
+    from spdx_tools.common.spdx_licensing import spdx_licensing
+
+    parts: list[str] = []
+    for raw in licenses:
+        value = raw.strip()
+        if not value:
+            continue
+        try:
+            info = spdx_licensing.validate(value)
+        except Exception:  # license-expression crashes on some malformed input; that is "not valid"
+            return None
+        if info.errors or not info.normalized_expression:
+            return None
+        parts.append(str(info.normalized_expression))
+    if not parts:
+        return None
+    unique = list(dict.fromkeys(parts))
+    if len(unique) == 1:
+        return unique[0]
+    return " AND ".join(f"({p})" if " " in p else p for p in unique)
+
+
+def _package(pkg: Package, pid: str) -> SpdxPackage:
+    from spdx_tools.common.spdx_licensing import spdx_licensing
+    from spdx_tools.spdx.model.package import Package as SpdxPackage
+    from spdx_tools.spdx.model.package import PackagePurpose
+
+    fields = _no_assertion_fields()
+    comment = None
+    expression = license_expression(pkg.licenses)
+    if expression is not None:
+        fields["license_declared"] = spdx_licensing.parse(expression)
+    elif pkg.licenses:
+        comment = "licenses as found (not valid SPDX expressions): " + "; ".join(pkg.licenses)
+    where = ", ".join(f"{loc.path}" + (f" (layer {loc.layer})" if loc.layer else "") for loc in pkg.locations)
+    return SpdxPackage(
+        spdx_id=f"SPDXRef-Package-{_id_part(str(pkg.type))}-{_id_part(pkg.name)}-{pid}",
+        name=pkg.name or "unnamed",
+        version=pkg.version or None,
+        source_info=f"found by imgsec at: {where}" if where else None,
+        license_comment=comment,
+        external_references=[_purl_ref(pkg.purl)] if pkg.purl else [],
+        primary_package_purpose=PackagePurpose.LIBRARY,
+        **fields,
+    )
