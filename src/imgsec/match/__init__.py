@@ -1,0 +1,1 @@
+"""Version schemes, package-name normalisation and the vulnerability matcher."""

@@ -1,0 +1,1 @@
+"""The offline vulnerability database: schema and store, importers, update from a mirror."""

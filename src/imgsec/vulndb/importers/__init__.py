@@ -1,0 +1,1 @@
+"""One importer per advisory format; each reads one input and writes through a DBWriter."""
