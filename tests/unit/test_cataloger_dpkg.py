@@ -180,11 +180,12 @@ def test_arbitrary_line_soup_never_raises(lines: list[bytes]) -> None:
 
 
 def _best_of(n: int, content: bytes) -> float:
+    # CPU time of this process, best of n: other jobs on a shared CI machine do not count against us.
     best = float("inf")
     for _ in range(n):
-        started = time.perf_counter()
+        started = time.process_time()
         catalog(content)
-        best = min(best, time.perf_counter() - started)
+        best = min(best, time.process_time() - started)
     return best
 
 
@@ -195,4 +196,4 @@ def test_performance_minbase_and_large(bookworm_status: bytes) -> None:
         p.replace("Package: ", f"Package: n{i}-", 1) for i in range(23) for p in paragraphs
     ).encode()
     assert len(catalog(big)) == 23 * 88
-    assert _best_of(3, big) < 0.100  # 2,024 packages
+    assert _best_of(3, big) < 0.100  # 2,024 packages (~35 ms here)

@@ -26,8 +26,10 @@ log = logging.getLogger(__name__)
 STATUS_PATH = "var/lib/dpkg/status"
 STATUS_DIR = "var/lib/dpkg/status.d/"
 
-_PARAGRAPH_SPLIT = re.compile(r"\n(?:[ \t]*\n)+")
-_FIELD = re.compile(r"^(package|status|version|architecture|source):[ \t]*(.*?)[ \t\r]*$", re.M | re.I)
+# One pass over the whole file: each match is either a wanted field at the start of a line or a
+# blank (or whitespace-only) line, which ends a paragraph.  The leading "\n" literal lets the regex
+# engine skip quickly between line starts (the text is given a leading "\n" for the first line).
+_TOKEN = re.compile(r"\n(?:((?i:package|status|version|architecture|source)):[ \t]*([^\n]*)|[ \t]*(?=\n|\Z))")
 # "Source: name" or "Source: name (version)" (deb-src-control(5), dpkg writes the version only when
 # it differs from the binary's).
 _SOURCE = re.compile(r"^(\S+)(?:\s+\((\S+)\))?$")
@@ -70,28 +72,33 @@ def parse_dpkg_status(content: bytes, location: Location) -> list[Package]:
         text = text.replace("\r\n", "\n")
     packages: list[Package] = []
     skipped = 0
-    for paragraph in _PARAGRAPH_SPLIT.split(text):
-        fields: dict[str, str] = {}
-        duplicate = False
-        for match in _FIELD.finditer(paragraph):
-            key = match.group(1).lower()
-            if key in fields:
-                duplicate = True
-                break
-            fields[key] = match.group(2)
-        if not fields:
-            continue
+    fields: dict[str, str] = {}
+    duplicate = False
+
+    def flush() -> None:
+        nonlocal skipped
         if duplicate:
             skipped += 1
             log.debug("%s: paragraph repeats a field (missing blank line?); skipped", location.path)
-            continue
-        if not _installed(fields):
-            continue  # removed, or only its conffiles left: normal, not damage
-        package = _package(fields, location)
-        if package is None:
-            skipped += 1
-            continue
-        packages.append(package)
+        elif _installed(fields):  # else removed, or only conffiles left: normal, not damage
+            package = _package(fields, location)
+            if package is None:
+                skipped += 1
+            else:
+                packages.append(package)
+
+    for raw_key, value in _TOKEN.findall("\n" + text):
+        if raw_key:
+            key = raw_key.lower()
+            if key in fields:
+                duplicate = True
+            fields[key] = value.rstrip(" \t")
+        elif fields:
+            flush()
+            fields = {}
+            duplicate = False
+    if fields:
+        flush()
     if skipped:
         log.warning("%s: skipped %d malformed dpkg paragraph(s)", location.path, skipped)
     return packages
