@@ -1,0 +1,3 @@
+ARG IMAGE=python
+FROM ${IMAGE}
+USER 10001

@@ -1,0 +1,2 @@
+FROM registry.example.com/team/app:latest
+USER 10001

@@ -1,0 +1,3 @@
+FROM debian:12-slim
+ARG RUNAS=root
+USER ${RUNAS}

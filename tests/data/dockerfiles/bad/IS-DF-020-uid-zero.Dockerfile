@@ -1,0 +1,4 @@
+FROM debian:12-slim
+USER 10001
+RUN id
+USER 0:0

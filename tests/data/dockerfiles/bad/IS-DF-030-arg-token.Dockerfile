@@ -1,0 +1,3 @@
+FROM debian:12-slim
+ARG GITHUB_TOKEN
+USER 10001

@@ -1,0 +1,3 @@
+FROM debian:12-slim
+ENV apiKey sk-1234567890
+USER 10001

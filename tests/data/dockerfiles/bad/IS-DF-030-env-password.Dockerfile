@@ -1,0 +1,3 @@
+FROM debian:12-slim
+ENV DB_HOST=db DB_PASSWORD=hunter2
+USER 10001

@@ -1,0 +1,3 @@
+FROM debian:12-slim
+LABEL build.note="key AKIAIOSFODNN7EXAMPLE"
+USER 10001

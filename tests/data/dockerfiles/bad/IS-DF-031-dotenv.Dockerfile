@@ -1,0 +1,3 @@
+FROM node:20-slim
+COPY package.json .env ./
+USER node

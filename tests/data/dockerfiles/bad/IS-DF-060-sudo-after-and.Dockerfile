@@ -1,0 +1,3 @@
+FROM debian:12-slim
+RUN mkdir -p /app && sudo chown 10001 /app
+USER 10001

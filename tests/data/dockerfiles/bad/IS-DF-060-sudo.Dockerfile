@@ -1,0 +1,3 @@
+FROM debian:12-slim
+RUN sudo apt-get update
+USER 10001

@@ -1,0 +1,3 @@
+FROM debian:12-slim
+RUN mkdir /data && chmod 777 /data
+USER 10001

@@ -1,0 +1,3 @@
+FROM debian:12-slim
+RUN chmod -R o+w /srv
+USER 10001

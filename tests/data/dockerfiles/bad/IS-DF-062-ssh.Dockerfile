@@ -1,0 +1,3 @@
+FROM debian:12-slim
+EXPOSE 80 22/tcp
+USER 10001

@@ -1,0 +1,2 @@
+FROM debian:12-slim@sha256:3f2a3f2a3f2a3f2a3f2a3f2a3f2a3f2a3f2a3f2a3f2a3f2a3f2a3f2a3f2a3f2a
+USER 10001

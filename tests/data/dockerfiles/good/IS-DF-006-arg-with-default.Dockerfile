@@ -1,0 +1,3 @@
+ARG TAG=12-slim
+FROM debian:${TAG}
+USER 10001

@@ -1,0 +1,3 @@
+FROM scratch
+ADD rootfs.tar.gz /
+USER 65534

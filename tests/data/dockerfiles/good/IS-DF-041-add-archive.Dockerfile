@@ -1,0 +1,3 @@
+FROM scratch
+ADD rootfs.tar.xz /
+USER 65534

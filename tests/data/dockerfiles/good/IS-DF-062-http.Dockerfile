@@ -1,0 +1,3 @@
+FROM debian:12-slim
+EXPOSE 8080 2222
+USER 10001
