@@ -180,6 +180,26 @@ class TokenService:
                 self.end_headers()
                 self.wfile.write(data)
 
+            def do_POST(self) -> None:
+                # OAuth2 refresh-token grant: the identity token "refresh-<user>" stands for that user.
+                length = int(self.headers.get("Content-Length") or 0)
+                form = parse_qs(self.rfile.read(length).decode())
+                refresh = form.get("refresh_token", [""])[0]
+                if form.get("grant_type") != ["refresh_token"] or refresh != f"refresh-{service.username}":
+                    self.send_response(401)
+                    self.end_headers()
+                    return
+                scopes = form.get("scope", [""])[0].split()
+                service.requests.append(
+                    {"account": service.username, "scopes": scopes, "grant": "refresh_token"}
+                )
+                data = json.dumps({"access_token": service.issue(service.username, scopes)}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
         return f"http://127.0.0.1:{self._server.server_address[1]}/token"

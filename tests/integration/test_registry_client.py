@@ -272,3 +272,21 @@ def test_unreachable_registry_is_external_error() -> None:
     client = RegistryClient(CredentialStore(), retries=1, backoff=0.01)
     with client, pytest.raises(ExternalError, match="cannot reach registry"):
         client.get_manifest(ref)
+
+
+def test_identity_token_is_exchanged_with_oauth2(registry_token: RegistryServer, tmp_path: Path) -> None:
+    image = build_layout(tmp_path / "layout")
+    repo = unique_repo()
+    ref = parse_reference(skopeo_push(image, registry_token, repo))
+    store = CredentialStore()
+    store.set(registry_token.host, Credentials(identity_token=f"refresh-{registry_token.username}"))
+    with RegistryClient(store, insecure=True, retries=0) as client:
+        assert client.get_manifest(ref).digest == image.top_digest
+    assert registry_token.token_service is not None
+    last = registry_token.token_service.requests[-1]
+    assert last.get("grant") == "refresh_token"
+    assert last["scopes"] == [f"repository:{repo}:pull"]
+    store.set(registry_token.host, Credentials(identity_token="refresh-someone-else"))
+    client = RegistryClient(store, insecure=True, retries=0)
+    with client, pytest.raises(AuthenticationError):
+        client.get_manifest(ref)

@@ -121,9 +121,9 @@ def _media_type_header(response: httpx.Response) -> str | None:
     return value.split(";", 1)[0].strip() or None if value else None
 
 
-def _registry_error_text(response: httpx.Response) -> str:
-    """The registry's ``errors[].code: message`` list from an already-read body, or a short excerpt."""
-    body = response.content[:_MAX_ERROR_BODY]
+def _registry_error_text(content: bytes) -> str:
+    """The registry's ``errors[].code: message`` list from a response body, or a short excerpt."""
+    body = content[:_MAX_ERROR_BODY]
     try:
         doc = load_json_document(body, "error body")
         errors = doc.get("errors")
@@ -364,7 +364,10 @@ class RegistryClient:
         raw = f"{creds.username}:{creds.password}".encode()
         return "Basic " + base64.b64encode(raw).decode("ascii")
 
-    def _fetch_token(self, host: str, challenge: Challenge, scopes: Sequence[str], creds: Credentials) -> str:
+    def _fetch_token(
+        self, host: str, challenge: Challenge, scopes: Sequence[str], creds: Credentials
+    ) -> tuple[str, float]:
+        """(token, seconds it may be cached) from the challenge's realm."""
         realm = challenge.realm
         if not realm or not realm.startswith(("https://", "http://")):
             raise ExternalError(f"registry {host} sent a bearer challenge without a usable realm ({realm!r})")
@@ -381,24 +384,31 @@ class RegistryClient:
         realm_host = httpx.URL(realm).netloc.decode("ascii", "replace")
         headers: dict[str, str] = {"Accept": "application/json"}
         if creds.identity_token:
-            form = dict(params)
-            form.update(
-                grant_type="refresh_token",
-                refresh_token=creds.identity_token,
-                client_id=f"imgsec/{__version__}",
-            )
-            body = httpx.QueryParams(form).__str__().encode()
+            # OAuth2 refresh-token grant (docker's identity tokens); scopes are space-separated here.
+            form = {
+                "grant_type": "refresh_token",
+                "refresh_token": creds.identity_token,
+                "client_id": f"imgsec/{__version__}",
+                "service": challenge.params.get("service", ""),
+                "scope": " ".join(scopes),
+            }
+            body = str(httpx.QueryParams(form)).encode()
             headers["Content-Type"] = "application/x-www-form-urlencoded"
-            response = self._send_raw("POST", realm, realm_host, headers=headers, content=body)
+            response = self._send_raw("POST", realm, realm_host, headers=headers, content=body, stream=True)
         else:
             if not creds.anonymous:
                 headers["Authorization"] = self._basic_header(creds, host)
                 url = str(httpx.URL(url).copy_add_param("account", creds.username or ""))
-            response = self._send_raw("GET", url, realm_host, headers=headers)
+            response = self._send_raw("GET", url, realm_host, headers=headers, stream=True)
         with closing(response):
-            if int(response.headers.get("content-length") or 0) > _MAX_TOKEN_RESPONSE:
+            declared = response.headers.get("content-length") or "0"
+            if not declared.isdigit() or int(declared) > _MAX_TOKEN_RESPONSE:
                 raise ExternalError(f"token service {realm_host} sent an oversize response")
-            response.read()
+            body_bytes = b""
+            for chunk in response.iter_raw():
+                body_bytes += chunk
+                if len(body_bytes) > _MAX_TOKEN_RESPONSE:
+                    raise ExternalError(f"token service {realm_host} sent an oversize response")
         if response.status_code in (401, 403):
             raise AuthenticationError(
                 f"token service {realm_host} for registry {host} refused the credentials "
@@ -407,16 +417,19 @@ class RegistryClient:
         if response.status_code != 200:
             raise ExternalError(
                 f"token service {realm_host} for registry {host} answered {response.status_code}: "
-                f"{_registry_error_text(response)}"
+                f"{_registry_error_text(body_bytes)}"
             )
         try:
-            doc = load_json_document(response.content[:_MAX_TOKEN_RESPONSE], "token response")
+            doc = load_json_document(body_bytes, "token response")
         except InputError as exc:
             raise ExternalError(f"token service {realm_host}: {exc}") from exc
         token = doc.get("token") or doc.get("access_token")
         if not isinstance(token, str) or not token:
             raise ExternalError(f"token service {realm_host} answered without a 'token' or 'access_token'")
-        return token
+        expires_in = doc.get("expires_in")
+        # The spec's minimum lifetime is 60 s; refresh 10 s early.
+        lifetime = expires_in if isinstance(expires_in, int) and expires_in > 60 else 60
+        return token, float(lifetime - 10)
 
     def _token(self, host: str, state: _HostState, scopes: Sequence[str], creds: Credentials) -> str:
         key = " ".join(sorted(set(scopes)))
@@ -425,9 +438,8 @@ class RegistryClient:
         if cached and cached[1] > now:
             return cached[0]
         assert state.challenge is not None
-        token = self._fetch_token(host, state.challenge, sorted(set(scopes)), creds)
-        # Tokens last at least 60 s by spec; refresh a little early.
-        state.tokens[key] = (token, now + 50.0)
+        token, lifetime = self._fetch_token(host, state.challenge, sorted(set(scopes)), creds)
+        state.tokens[key] = (token, now + lifetime)
         return token
 
     def _authorization(
@@ -505,13 +517,13 @@ class RegistryClient:
                 raise AuthenticationError(
                     f"registry {host} denied {method} {ref.repository} ({response.status_code} for {who}"
                     f"{', from ' + creds.source if creds.source and not creds.anonymous else ''}: "
-                    f"{_registry_error_text(response)}); {_LOGIN_HINT}"
+                    f"{_registry_error_text(response.content)}); {_LOGIN_HINT}"
                 )
             return response
 
     def _fail(self, response: httpx.Response, what: str, host: str) -> ImgsecError:
         """The error for an unexpected status (the body must have been read)."""
-        detail = _registry_error_text(response)
+        detail = _registry_error_text(response.content)
         status = response.status_code
         if status == 404:
             return NotFoundError(f"{what} not found on {host} ({detail or '404'}); check the name and tag")
