@@ -19,7 +19,7 @@ import threading
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, suppress
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from functools import partial
 from typing import IO, Any, BinaryIO, Generic, Protocol, TypeVar
 
@@ -43,6 +43,8 @@ OPAQUE_MARKER = ".wh..wh..opq"
 _READ_SIZE = 1 << 20
 MAX_PATH_LENGTH = 4096
 MAX_ENTRIES_PER_LAYER = 2_000_000
+_KEEP_FILE_MAX = 1 << 20
+_KEEP_TOTAL_MAX = 16 << 20
 
 
 class Route(Protocol[T_co]):
@@ -340,7 +342,12 @@ def _walk_entries(
     what: str,
     hashed: _HashingReader,
 ) -> dict[str, list[str]]:
-    kept: dict[str, tuple[FileInfo, bytes]] = {}
+    # Hardlinks point at an earlier entry of the same layer.  Small wanted files are kept (within a
+    # budget) so a link to them is analyzed without a second pass; for the others we remember the
+    # first bytes and whether the routes found anything, which settles most links too.
+    kept: dict[str, bytes] = {}
+    kept_bytes = 0
+    seen: dict[str, tuple[int, int, bytes, bool]] = {}
     pending: dict[str, list[str]] = {}
     entries = 0
     for member in tar:
@@ -367,11 +374,18 @@ def _walk_entries(
             continue
         if member.is_hardlink:
             target = normalize_entry_path(member.linkname)
-            info = FileInfo(path, member.mode & 0o7777, 0, layer)
+            if target not in seen:
+                if any(r.wants(FileInfo(path, member.mode & 0o7777, 0, layer)) for r in routes):
+                    pending.setdefault(target, []).append(path)
+                continue
+            size, mode, head, found_any = seen[target]
+            info = FileInfo(path, mode, size, layer)
+            interested = [r for r in routes if r.wants(info) and size <= r.max_size and _check_magic(r, head)]
+            if not interested:
+                continue
             if target in kept:
-                tinfo, content = kept[target]
-                _analyze(replace(info, size=tinfo.size, mode=tinfo.mode), content, routes, result)
-            elif any(r.wants(info) for r in routes):
+                _analyze(info, kept[target], interested, result)
+            elif found_any:
                 pending.setdefault(target, []).append(path)
             continue
         if not member.is_file:
@@ -384,12 +398,16 @@ def _walk_entries(
         head = tar.read_data(min(member.size, 16))
         interested = [r for r in interested if _check_magic(r, head) and member.size <= r.max_size]
         if not interested:
+            seen[path] = (member.size, info.mode, head, False)
             continue
         content = head + tar.read_data(member.size - len(head))
-        _analyze(info, content, interested, result)
-        kept[path] = (info, content)
-        if len(kept) > 64:
-            kept.pop(next(iter(kept)))
+        found_any = _analyze(info, content, interested, result)
+        seen[path] = (member.size, info.mode, head, found_any)
+        if member.size <= _KEEP_FILE_MAX:
+            kept[path] = content
+            kept_bytes += member.size
+            while kept_bytes > _KEEP_TOTAL_MAX:
+                kept_bytes -= len(kept.pop(next(iter(kept))))
     tar.drain()
     hashed.verify()
     return pending
@@ -429,7 +447,9 @@ def _resolve_hardlinks(
                 )
 
 
-def _analyze(info: FileInfo, content: bytes, routes: Iterable[Route[Any]], result: LayerResult) -> None:
+def _analyze(info: FileInfo, content: bytes, routes: Iterable[Route[Any]], result: LayerResult) -> bool:
+    """Run the routes on one file; True if any of them found something."""
+    found_any = False
     for route in routes:
         if not route.wants(info):
             continue
@@ -441,6 +461,8 @@ def _analyze(info: FileInfo, content: bytes, routes: Iterable[Route[Any]], resul
             log.warning("%s failed on %s: %s: %s", route.name, info.path, type(exc).__name__, exc)
             continue
         result.results[route.name][info.path] = found
+        found_any = found_any or bool(found)
+    return found_any
 
 
 class _CountingReader(_Reader):

@@ -14,7 +14,7 @@ from imgsec.image.layers import FunctionRoute, LayerResult, Route, read_layers, 
 from imgsec.image.model import Image
 from imgsec.sbom.catalogers import Cataloger, default_catalogers
 from imgsec.sbom.catalogers.base import FileInfo
-from imgsec.sbom.distro import DISTRO_FILES, detect_distro, qualify_purls
+from imgsec.sbom.distro import DistroDetector, qualify_purls
 from imgsec.sbom.model import SBOM, Distro, ImageSummary, LayerSummary, Location, Package
 
 log = logging.getLogger(__name__)
@@ -55,13 +55,15 @@ def _keep_file(info: FileInfo, content: bytes) -> Sequence[bytes]:
     return [content]
 
 
+_DETECTOR = DistroDetector()
+
+
 def _distro_route() -> FunctionRoute[bytes]:
-    wanted = frozenset(DISTRO_FILES)
     return FunctionRoute(
         name=_DISTRO_ROUTE,
-        wants_fn=lambda info: info.path in wanted,
+        wants_fn=lambda info: _DETECTOR.wants(info.path),
         analyze_fn=_keep_file,
-        max_size=64 * 1024,
+        max_size=_DETECTOR.max_size,
     )
 
 
@@ -115,12 +117,11 @@ def assemble(image: Image, layers: Sequence[LayerResult], catalogers: Sequence[C
     view = squash(layers, carry=_carry_layer)
     files: dict[str, bytes] = {}
     distro_placed = view.results.get(_DISTRO_ROUTE, {})
-    for path in DISTRO_FILES:
-        real = view.resolve(path)
-        placed = distro_placed.get(real)
+    for path in _DETECTOR.paths:
+        placed = distro_placed.get(view.resolve(path))
         if placed is not None and placed.results:
             files[path] = placed.results[0]
-    distro: Distro | None = detect_distro(files)
+    distro: Distro | None = _DETECTOR.detect(files)
     packages: list[Package] = []
     seen: set[tuple[tuple[str, str, str], tuple[Location, ...]]] = set()
     for cataloger in catalogers:

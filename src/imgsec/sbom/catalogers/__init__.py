@@ -11,22 +11,22 @@ def default_catalogers() -> list[Cataloger]:
     """Every cataloger imgsec ships, in reporting order (OS packages first)."""
     from imgsec.sbom.catalogers.apk import ApkCataloger
     from imgsec.sbom.catalogers.dpkg import DpkgCataloger
-    from imgsec.sbom.catalogers.gem import GemCataloger
+    from imgsec.sbom.catalogers.gem import GemspecCataloger
     from imgsec.sbom.catalogers.golang import GoBinaryCataloger
     from imgsec.sbom.catalogers.java import JavaArchiveCataloger
-    from imgsec.sbom.catalogers.npm import NpmCataloger
-    from imgsec.sbom.catalogers.python import PythonCataloger
+    from imgsec.sbom.catalogers.npm import NpmPackageCataloger
+    from imgsec.sbom.catalogers.python import PythonPackageCataloger
     from imgsec.sbom.catalogers.rpm import RpmCataloger
-    from imgsec.sbom.catalogers.rust import RustAuditableCataloger
+    from imgsec.sbom.catalogers.rust import CargoAuditableCataloger
 
     return [
         DpkgCataloger(),
         ApkCataloger(),
         RpmCataloger(),
-        PythonCataloger(),
-        NpmCataloger(),
+        PythonPackageCataloger(),
+        NpmPackageCataloger(),
         GoBinaryCataloger(),
         JavaArchiveCataloger(),
-        GemCataloger(),
-        RustAuditableCataloger(),
+        GemspecCataloger(),
+        CargoAuditableCataloger(),
     ]
