@@ -65,6 +65,7 @@ def to_cyclonedx(
     # Imported here: the library takes a noticeable time to import and most commands never need it.
     from cyclonedx.model.bom import Bom, BomMetaData
     from cyclonedx.model.component import Component, ComponentType
+    from cyclonedx.model.dependency import Dependency
     from cyclonedx.model.tool import ToolRepository
     from cyclonedx.output.json import JsonV1Dot6
 
@@ -88,11 +89,15 @@ def to_cyclonedx(
         children.append(_distro_component(sbom.distro))
     for pkg, pid in zip(sbom.packages, unique_ids(sbom.packages), strict=True):
         children.append(_package_component(pkg, pid))
-    for child in children:
-        bom.components.add(child)
-    bom.register_dependency(root, children)
-    for child in children:
-        bom.register_dependency(child, [])
+    bom.components = children  # one bulk insert into the library's sorted set
+    bom.dependencies = [
+        Dependency(ref=root.bom_ref, dependencies=[Dependency(ref=c.bom_ref) for c in children]),
+        *(Dependency(ref=c.bom_ref) for c in children),
+    ]
+    # The output step calls Bom.validate() (deprecated upstream), which re-registers every component
+    # with a linear search: quadratic, ~20 s for 3000 packages.  The graph above is complete by
+    # construction (every ref is a component of this BOM; tests validate against the 1.6 schema).
+    setattr(bom, "validate", lambda: True)  # noqa: B010
     # The library writes keys alphabetically; put the identifying ones first, as CycloneDX's examples do.
     doc = json.loads(JsonV1Dot6(bom).output_as_string())
     ordered = {k: doc[k] for k in _TOP_LEVEL_ORDER if k in doc}
