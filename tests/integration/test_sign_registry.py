@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from imgsec.errors import VerificationError
+from imgsec.errors import UsageError, VerificationError
 from imgsec.image.sources import RegistryOptions
 from imgsec.signing import keys, manifest
 from imgsec.signing.sign import attest_image, sign_image
@@ -166,3 +166,22 @@ def test_signature_repository_elsewhere(
         pytest.raises(VerificationError, match="no signatures"),
     ):
         verify_signatures(res.store, res.target, [signer.verifier], expected_identity=res.target.identity)
+
+
+def test_referrers_mode_needs_the_api(
+    registry_plain: RegistryServer, signer: keys.Signer, tmp_path: Path
+) -> None:
+    # distribution 2.8 answers 404 on /v2/<name>/referrers/<digest>: no OCI 1.1 referrers API.
+    repo = f"team/referrers-{uuid.uuid4().hex[:8]}"
+    built = build_layout(tmp_path / "layout", tag="v1")
+    ref = skopeo_push(built, registry_plain, repo)
+    with open_target(ref, registry=_opts(registry_plain)) as res:
+        assert res.target.media_type == "application/vnd.oci.image.manifest.v1+json"
+        assert res.store.referrers(res.target.digest, manifest.SIGNATURE_ARTIFACT_TYPE) is None
+        with pytest.raises(UsageError, match=r"no OCI 1\.1 referrers API"):
+            sign_image(res.store, res.target, signer, identity=str(res.target.identity), referrers=True)
+        # The tag scheme still works there, and verification falls back to it.
+        sign_image(res.store, res.target, signer, identity=str(res.target.identity))
+        assert verify_signatures(
+            res.store, res.target, [signer.verifier], expected_identity=res.target.identity
+        )

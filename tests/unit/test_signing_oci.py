@@ -339,3 +339,42 @@ def test_oci_argument_parsing(tmp_path: Path) -> None:
     odd = tmp_path / "with:colon"
     odd.mkdir()
     assert parse_oci_argument(f"oci:{odd}") == (odd, None)
+
+
+def test_referrers_mode_in_an_oci_layout(
+    image: tuple[OCILayoutStore, BuiltImage], signer: keys.Signer
+) -> None:
+    store, built = image
+    target = _target(store, "v1")
+    res = sign_image(store, target, signer, identity=IDENTITY, referrers=True)
+    assert res.added
+    # Image spec 1.1: an untagged index entry with the artifactType, a manifest naming its subject.
+    index = json.loads((store.root / "index.json").read_text())
+    entries = [e for e in index["manifests"] if e.get("artifactType") == manifest.SIGNATURE_ARTIFACT_TYPE]
+    assert len(entries) == 1
+    assert "annotations" not in entries[0]
+    doc = json.loads((store.root / "blobs" / "sha256" / entries[0]["digest"].split(":")[1]).read_bytes())
+    assert doc["subject"] == {"mediaType": OCI_MANIFEST, "size": target.size, "digest": built.top_digest}
+    assert doc["artifactType"] == manifest.SIGNATURE_ARTIFACT_TYPE
+    assert doc["config"]["mediaType"] == "application/vnd.oci.empty.v1+json"
+    # No tag was written; verification finds the referrer.
+    assert store.get_manifest(manifest.signature_tag(built.top_digest, "sig")) is None
+    assert verify_signatures(store, target, [signer.verifier], expected_identity=IDENTITY)
+    assert not sign_image(store, target, signer, identity=IDENTITY, referrers=True).added
+    # The image is still the only image of the layout.
+    assert _target(store, "v1") == store.resolve(None, "x").__class__(
+        **{**target.__dict__, "display": target.display}
+    )
+
+
+def test_referrer_with_a_forged_index_entry_is_ignored(
+    image: tuple[OCILayoutStore, BuiltImage], signer: keys.Signer, tmp_path: Path
+) -> None:
+    store, built = image
+    other = _add_image(store.root, "v2", b"other\n", tmp_path)
+    sign_image(store, _target(store, "v2"), signer, identity=IDENTITY, referrers=True)
+    # v2's referrer is listed, but its manifest's subject is v2: it must not count for v1.
+    with pytest.raises(VerificationError, match="no signatures found"):
+        verify_signatures(store, _target(store, "v1"), [signer.verifier], expected_identity=IDENTITY)
+    assert verify_signatures(store, _target(store, "v2"), [signer.verifier], expected_identity=IDENTITY)
+    assert other.top_digest != built.top_digest

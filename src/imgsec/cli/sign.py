@@ -178,6 +178,13 @@ def sign(
             "--identity", help="docker-reference to sign (default: the image's repository; needed for oci:)."
         ),
     ] = None,
+    referrers_mode: Annotated[
+        str,
+        typer.Option(
+            "--registry-referrers-mode",
+            help="legacy: the sha256-<hex>.sig tag (default); oci-1-1: an OCI 1.1 referrer of the image.",
+        ),
+    ] = "legacy",
     fmt: FormatOpt = None,
     output: OutputOpt = None,
     quiet: QuietOpt = False,
@@ -193,6 +200,8 @@ def sign(
 
     setup_logging(quiet)
     chosen = resolve_format(fmt, OUTPUT_FORMATS)
+    if referrers_mode not in ("legacy", "oci-1-1"):
+        raise UsageError(f"--registry-referrers-mode {referrers_mode!r}: choose legacy or oci-1-1")
     annotations = _annotations(annotation)
     signer = _load_signer(key)
     registry = _registry_options(username, password_stdin, ca_cert, insecure)
@@ -207,7 +216,14 @@ def sign(
                 f"imgsec: warning: {image} is a tag; signing the digest it points to now, {res.target.digest}",
                 markup=False,
             )
-        result = sign_image(res.store, res.target, signer, identity=name, annotations=annotations)
+        result = sign_image(
+            res.store,
+            res.target,
+            signer,
+            identity=name,
+            annotations=annotations,
+            referrers=referrers_mode == "oci-1-1",
+        )
     if not quiet:
         verb = "Pushed signature to" if result.added else "Already signed with this key and payload:"
         err_console.print(f"{verb} {result.location}", markup=False)

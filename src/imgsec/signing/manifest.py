@@ -26,6 +26,12 @@ CHAIN_ANNOTATION = "dev.sigstore.cosign/chain"
 BUNDLE_ANNOTATION = "dev.sigstore.cosign/bundle"
 PREDICATE_TYPE_ANNOTATION = "predicateType"
 
+#: artifactType of cosign signature manifests found through the OCI 1.1 referrers API.
+SIGNATURE_ARTIFACT_TYPE = "application/vnd.dev.cosign.artifact.sig.v1+json"
+#: The OCI 1.1 empty config (``{}``) that artifact manifests use.
+OCI_EMPTY_MEDIA_TYPE = "application/vnd.oci.empty.v1+json"
+OCI_EMPTY_CONFIG = b"{}"
+
 SIGNATURE_SUFFIX = "sig"
 ATTESTATION_SUFFIX = "att"
 #: A signature manifest with more layers than this is refused (cosign caps at 1000 too).
@@ -96,6 +102,33 @@ def build_manifest(layers: Sequence[SignatureLayer], config: bytes) -> bytes:
         "layers": [layer.descriptor() for layer in layers],
     }
     return go_json(doc).encode("utf-8")
+
+
+def build_referrer_manifest(
+    layers: Sequence[SignatureLayer], subject: Mapping[str, Any], artifact_type: str
+) -> bytes:
+    """An OCI 1.1 artifact manifest for ``layers`` whose ``subject`` is the signed image's descriptor."""
+    doc = {
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "artifactType": artifact_type,
+        "config": {
+            "mediaType": OCI_EMPTY_MEDIA_TYPE,
+            "size": len(OCI_EMPTY_CONFIG),
+            "digest": sha256_digest(OCI_EMPTY_CONFIG),
+        },
+        "layers": [layer.descriptor() for layer in layers],
+        "subject": dict(subject),
+    }
+    return go_json(doc).encode("utf-8")
+
+
+def manifest_subject(data: bytes, what: str) -> str | None:
+    """The ``subject`` digest a manifest names, or None."""
+    doc = parse_json(data, what)
+    subject = doc.get("subject") if isinstance(doc, dict) else None
+    digest = subject.get("digest") if isinstance(subject, dict) else None
+    return digest if isinstance(digest, str) else None
 
 
 def parse_signature_manifest(data: bytes, what: str) -> list[SignatureLayer]:

@@ -8,20 +8,24 @@ import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from imgsec.errors import InputError
+from imgsec.errors import InputError, UsageError
 from imgsec.image.model import OCI_MANIFEST
 from imgsec.signing.keys import Signer
 from imgsec.signing.manifest import (
     ATTESTATION_SUFFIX,
     DSSE_MEDIA_TYPE,
     MAX_PAYLOAD_SIZE,
+    OCI_EMPTY_CONFIG,
     PREDICATE_TYPE_ANNOTATION,
     SIGNATURE_ANNOTATION,
+    SIGNATURE_ARTIFACT_TYPE,
     SIGNATURE_SUFFIX,
     SIMPLESIGNING_MEDIA_TYPE,
     SignatureLayer,
     build_config,
     build_manifest,
+    build_referrer_manifest,
+    manifest_subject,
     new_layer,
     parse_signature_manifest,
     signature_tag,
@@ -86,6 +90,43 @@ def _attach(
     return AttachResult(location, digest, layer.digest, payload, added=True)
 
 
+def _attach_referrer(
+    store: SignatureStore,
+    target: Target,
+    payload: bytes,
+    layer: SignatureLayer,
+    is_duplicate: Callable[[SignatureLayer, bytes], bool],
+) -> AttachResult:
+    existing = store.referrers(target.digest, SIGNATURE_ARTIFACT_TYPE)
+    if existing is None:
+        raise UsageError(
+            f"{target.display}: the registry has no OCI 1.1 referrers API; sign without --referrers "
+            "(signatures then go to the sha256-<hex>.sig tag)"
+        )
+    for location, data in existing:
+        if manifest_subject(data, location) != target.digest:
+            continue
+        for old in parse_signature_manifest(data, location):
+            if old.media_type != layer.media_type:
+                continue
+            try:
+                old_payload = store.get_blob(old.digest, old.size, MAX_PAYLOAD_SIZE)
+            except InputError:
+                continue
+            if is_duplicate(old, old_payload):
+                return AttachResult(location, None, old.digest, old_payload, added=False)
+    if not target.media_type or target.size <= 0:
+        raise InputError(
+            f"{target.display}: unknown media type or size; cannot name it as a referrer subject"
+        )
+    subject = {"mediaType": target.media_type, "size": target.size, "digest": target.digest}
+    store.put_blob(payload)
+    store.put_blob(OCI_EMPTY_CONFIG)
+    data = build_referrer_manifest([layer], subject, SIGNATURE_ARTIFACT_TYPE)
+    digest = store.put_referrer(data, OCI_MANIFEST, SIGNATURE_ARTIFACT_TYPE)
+    return AttachResult(f"{target.display} referrer {digest}", digest, layer.digest, payload, added=True)
+
+
 def sign_image(
     store: SignatureStore,
     target: Target,
@@ -93,10 +134,13 @@ def sign_image(
     *,
     identity: str,
     annotations: Mapping[str, str] | None = None,
+    referrers: bool = False,
 ) -> AttachResult:
     """Sign ``target`` as ``cosign sign --key`` does and attach the signature at ``sha256-<hex>.sig``.
 
     Signing the same payload again with the same key leaves the manifest alone (cosign's dupe detector).
+    With ``referrers`` the signature becomes its own OCI 1.1 artifact manifest whose ``subject`` is
+    the image (cosign's ``--registry-referrers-mode=oci-1-1``), found through the referrers API.
     """
     payload = simple_signing_payload(identity, target.digest, annotations)
     signature = signer.sign(payload)
@@ -111,6 +155,8 @@ def sign_image(
         except InputError:
             return False
 
+    if referrers:
+        return _attach_referrer(store, target, payload, layer, duplicate)
     return _attach(store, signature_tag(target.digest, SIGNATURE_SUFFIX), payload, layer, duplicate)
 
 

@@ -18,6 +18,9 @@ class Target:
     display: str
     identity: str | None
     by_tag: bool
+    #: Media type and size of the image's manifest or index (the ``subject`` of OCI 1.1 referrers).
+    media_type: str = ""
+    size: int = 0
 
 
 class SignatureStore(Protocol):
@@ -41,4 +44,15 @@ class SignatureStore(Protocol):
 
     def put_manifest(self, data: bytes, media_type: str, tag: str) -> str:
         """Store a manifest and point ``tag`` at it; returns its digest."""
+        ...
+
+    def referrers(self, digest: str, artifact_type: str) -> list[tuple[str, bytes]] | None:
+        """(location, manifest bytes) of OCI 1.1 referrers of ``digest`` with ``artifact_type``.
+
+        None when the store has no referrers API (the caller then relies on tags alone).
+        """
+        ...
+
+    def put_referrer(self, data: bytes, media_type: str, artifact_type: str) -> str:
+        """Store a manifest that names its ``subject`` (untagged, found through referrers); its digest."""
         ...

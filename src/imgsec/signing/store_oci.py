@@ -127,6 +127,7 @@ class OCILayoutStore:
                 e
                 for e in self._read_index()["manifests"]
                 if not (self._ref_name(e) or "").endswith((".sig", ".att", ".sbom"))
+                and "artifactType" not in e
             ]
             if len(entries) != 1:
                 raise InputError(
@@ -143,8 +144,14 @@ class OCILayoutStore:
             raise InputError(
                 f"{display}: {digest} has media type {media_type!r}, not an image manifest or index"
             )
+        size = entry.get("size")
         return Target(
-            digest=digest, display=display, identity=None, by_tag=ref is None or not ref.startswith("sha256:")
+            digest=digest,
+            display=display,
+            identity=None,
+            by_tag=ref is None or not ref.startswith("sha256:"),
+            media_type=str(media_type),
+            size=size if isinstance(size, int) else 0,
         )
 
     # ------------------------------------------------------------------------------ store
@@ -207,4 +214,38 @@ class OCILayoutStore:
             index["manifests"] = kept
             index.setdefault("schemaVersion", 2)
             self._write_atomic(self.root / "index.json", json.dumps(index, separators=(",", ":")).encode())
+        return digest
+
+    def referrers(self, digest: str, artifact_type: str) -> list[tuple[str, bytes]] | None:
+        # Image spec 1.1: referrers in a layout are index entries carrying their artifactType; the
+        # subject is checked from the manifest itself, never trusted from the index.
+        out: list[tuple[str, bytes]] = []
+        for entry in self._read_index()["manifests"]:
+            if entry.get("artifactType") != artifact_type:
+                continue
+            size = entry.get("size")
+            data = self.get_blob(entry["digest"], size if isinstance(size, int) else -1, MAX_DOCUMENT_SIZE)
+            doc = parse_json(data, f"oci:{self.root}@{entry['digest']}")
+            subject = doc.get("subject") if isinstance(doc, dict) else None
+            if isinstance(subject, dict) and subject.get("digest") == digest:
+                out.append((f"oci:{self.root}@{entry['digest']}", data))
+        return out
+
+    def put_referrer(self, data: bytes, media_type: str, artifact_type: str) -> str:
+        digest = self.put_blob(data)
+        with self._locked():
+            index = self._read_index()
+            if not any(e["digest"] == digest for e in index["manifests"]):
+                index["manifests"].append(
+                    {
+                        "mediaType": media_type,
+                        "digest": digest,
+                        "size": len(data),
+                        "artifactType": artifact_type,
+                    }
+                )
+                index.setdefault("schemaVersion", 2)
+                self._write_atomic(
+                    self.root / "index.json", json.dumps(index, separators=(",", ":")).encode()
+                )
         return digest

@@ -13,6 +13,9 @@ from imgsec.registry.client import RegistryClient
 from imgsec.signing.payload import cosign_repository_name
 from imgsec.signing.store import Target
 
+#: Referrers of one image read at most (each costs a request).
+MAX_REFERRERS = 100
+
 
 class RegistryStore:
     """Read and write signature objects in one registry repository."""
@@ -44,6 +47,21 @@ class RegistryStore:
         self.client.push_blob(self.repo, data, digest)
         return digest
 
+    def referrers(self, digest: str, artifact_type: str) -> list[tuple[str, bytes]] | None:
+        found = self.client.referrers(self.repo, digest, artifact_type)
+        if found is None:
+            return None
+        out: list[tuple[str, bytes]] = []
+        for desc in found[:MAX_REFERRERS]:
+            ref = self.repo.with_digest(desc.digest)
+            out.append((str(ref), self.client.get_manifest(ref).data))
+        return out
+
+    def put_referrer(self, data: bytes, media_type: str, artifact_type: str) -> str:
+        if len(data) > MAX_DOCUMENT_SIZE:
+            raise InputError(f"referrer manifest ({artifact_type}) is larger than {MAX_DOCUMENT_SIZE} bytes")
+        return self.client.push_manifest(self.repo.with_digest(sha256_digest(data)), data, media_type)
+
     def put_manifest(self, data: bytes, media_type: str, tag: str) -> str:
         if len(data) > MAX_DOCUMENT_SIZE:
             raise InputError(f"signature manifest for {tag} is larger than {MAX_DOCUMENT_SIZE} bytes")
@@ -52,9 +70,11 @@ class RegistryStore:
 
 def resolve_registry_target(client: RegistryClient, ref: Reference) -> Target:
     """The digest ``ref`` names now (a HEAD request; the digest itself when given)."""
-    digest = client.head_manifest(ref).digest
+    desc = client.head_manifest(ref)
     return Target(
-        digest=digest,
+        digest=desc.digest,
+        media_type=desc.media_type,
+        size=desc.size,
         display=str(ref),
         identity=cosign_repository_name(ref),
         by_tag=ref.digest is None,

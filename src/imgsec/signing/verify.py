@@ -19,9 +19,11 @@ from imgsec.signing.manifest import (
     ATTESTATION_SUFFIX,
     DSSE_MEDIA_TYPE,
     MAX_PAYLOAD_SIZE,
+    SIGNATURE_ARTIFACT_TYPE,
     SIGNATURE_SUFFIX,
     SIMPLESIGNING_MEDIA_TYPE,
     SignatureLayer,
+    manifest_subject,
     parse_signature_manifest,
     signature_tag,
 )
@@ -61,19 +63,28 @@ class _Rejected(Exception):
 
 
 def _layers(
-    store: SignatureStore, target: Target, suffix: str, what: str
+    store: SignatureStore, target: Target, suffix: str, what: str, artifact_type: str | None = None
 ) -> tuple[str, list[SignatureLayer]]:
+    """Candidate layers: the cosign tag's manifest, plus OCI 1.1 referrers where the store has them."""
     tag = signature_tag(target.digest, suffix)
     location = store.describe(tag)
+    layers: list[SignatureLayer] = []
     data = store.get_manifest(tag)
-    if data is None:
-        raise VerificationError(
-            f"no {what} found for {target.display} ({target.digest}): {location} does not exist"
-        )
-    layers = parse_signature_manifest(data, location)
+    if data is not None:
+        layers.extend(parse_signature_manifest(data, location))
+    places = [location] if data is not None else []
+    found = store.referrers(target.digest, artifact_type) if artifact_type else None
+    for ref_location, ref_data in found or []:
+        # The referrers API is an index the registry keeps; trust only the manifest's own subject.
+        if manifest_subject(ref_data, ref_location) == target.digest:
+            layers.extend(parse_signature_manifest(ref_data, ref_location))
+            places.append(ref_location)
     if not layers:
-        raise VerificationError(f"no {what} found for {target.display}: {location} has no layers")
-    return location, layers
+        where = f"{location} does not exist" if data is None else f"{location} has no layers"
+        if found is not None:
+            where += " and the referrers API lists none"
+        raise VerificationError(f"no {what} found for {target.display} ({target.digest}): {where}")
+    return ", ".join(places), layers
 
 
 def _fail(target: Target, what: str, location: str, reasons: list[str]) -> VerificationError:
@@ -134,7 +145,7 @@ def verify_signatures(
     """Every signature on ``target`` that passes all checks; VerificationError with reasons if none."""
     if not verifiers:
         raise InputError("verification needs at least one public key (--key)")
-    location, layers = _layers(store, target, SIGNATURE_SUFFIX, "signatures")
+    location, layers = _layers(store, target, SIGNATURE_SUFFIX, "signatures", SIGNATURE_ARTIFACT_TYPE)
     good: list[VerifiedSignature] = []
     reasons: list[str] = []
     for i, layer in enumerate(layers):
