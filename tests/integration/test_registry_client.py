@@ -290,3 +290,23 @@ def test_identity_token_is_exchanged_with_oauth2(registry_token: RegistryServer,
     client = RegistryClient(store, insecure=True, retries=0)
     with client, pytest.raises(AuthenticationError):
         client.get_manifest(ref)
+
+
+@pytest.mark.parametrize("mode", ["registry_plain", "registry_token"])
+def test_cross_repository_mount(mode: str, request: pytest.FixtureRequest) -> None:
+    server: RegistryServer = request.getfixturevalue(mode)
+    blob = uuid.uuid4().bytes * 64
+    source = parse_reference(f"{server.host}/{unique_repo()}:x")
+    target = parse_reference(f"{server.host}/{unique_repo()}:x")
+    with client_for(server) as client:
+        client.push_blob(source, blob, sha256(blob))
+        assert not client.blob_exists(target, sha256(blob))
+        client.push_blob(target, blob, sha256(blob), mount_from=source)
+        assert client.blob_exists(target, sha256(blob))
+        with client.get_blob(target, Descriptor("application/octet-stream", sha256(blob), len(blob))) as r:
+            assert r.read() == blob
+    if server.token_service is not None:
+        mount_request = [r["scopes"] for r in server.token_service.requests if len(r["scopes"]) == 2][-1]
+        assert sorted(mount_request) == sorted(
+            [f"repository:{target.repository}:pull,push", f"repository:{source.repository}:pull"]
+        )

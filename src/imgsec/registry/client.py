@@ -121,6 +121,25 @@ def _media_type_header(response: httpx.Response) -> str | None:
     return value.split(";", 1)[0].strip() or None if value else None
 
 
+def _body_excerpt(response: httpx.Response) -> bytes:
+    """At most the first 64 KiB of a response body (streamed responses are read no further)."""
+    try:
+        return response.content[:_MAX_ERROR_BODY]
+    except httpx.ResponseNotRead:
+        pass
+    data = b""
+    try:
+        for chunk in response.iter_raw():
+            data += chunk
+            if len(data) >= _MAX_ERROR_BODY:
+                break
+    except httpx.HTTPError:
+        pass
+    finally:
+        response.close()
+    return data[:_MAX_ERROR_BODY]
+
+
 def _registry_error_text(content: bytes) -> str:
     """The registry's ``errors[].code: message`` list from a response body, or a short excerpt."""
     body = content[:_MAX_ERROR_BODY]
@@ -328,16 +347,15 @@ class RegistryClient:
     def _ping(self, host: str) -> _HostState:
         headers = {"Accept": "application/json"}
         try:
-            response = self._send_raw("GET", f"https://{host}/v2/", host, headers=headers)
+            response = self._send_raw("GET", f"https://{host}/v2/", host, headers=headers, stream=True)
             scheme = "https"
         except ExternalError:
             if not self.insecure:
                 raise
             # --insecure: the registry may not speak TLS at all.
-            response = self._send_raw("GET", f"http://{host}/v2/", host, headers=headers)
+            response = self._send_raw("GET", f"http://{host}/v2/", host, headers=headers, stream=True)
             scheme = "http"
-        with closing(response):
-            response.read()
+        _body_excerpt(response)
         challenge = None
         if response.status_code == 401:
             challenge = parse_challenge(response.headers.get("www-authenticate", ""))
@@ -494,8 +512,7 @@ class RegistryClient:
                 and not retried
                 and (content is None or isinstance(content, bytes))
             ):
-                response.read()
-                response.close()
+                _body_excerpt(response)
                 challenge = parse_challenge(response.headers.get("www-authenticate", ""))
                 if challenge is None:
                     raise AuthenticationError(
@@ -511,19 +528,17 @@ class RegistryClient:
                 retried = True
                 continue
             if response.status_code in (401, 403):
-                response.read()
-                response.close()
                 who = "anonymous access" if creds.anonymous else f"user {creds.username or '<token>'}"
                 raise AuthenticationError(
                     f"registry {host} denied {method} {ref.repository} ({response.status_code} for {who}"
                     f"{', from ' + creds.source if creds.source and not creds.anonymous else ''}: "
-                    f"{_registry_error_text(response.content)}); {_LOGIN_HINT}"
+                    f"{_registry_error_text(_body_excerpt(response))}); {_LOGIN_HINT}"
                 )
             return response
 
     def _fail(self, response: httpx.Response, what: str, host: str) -> ImgsecError:
         """The error for an unexpected status (the body must have been read)."""
-        detail = _registry_error_text(response.content)
+        detail = _registry_error_text(_body_excerpt(response))
         status = response.status_code
         if status == 404:
             return NotFoundError(f"{what} not found on {host} ({detail or '404'}); check the name and tag")
@@ -562,7 +577,6 @@ class RegistryClient:
         )
         with closing(response):
             if response.status_code != 200:
-                response.read()
                 raise self._fail(response, what, ref.api_host)
             data = self._read_document(response, what)
         if ref.digest is not None:
@@ -667,7 +681,6 @@ class RegistryClient:
         )
         try:
             if response.status_code != 200:
-                response.read()
                 raise self._fail(response, what, repo.api_host)
             declared = response.headers.get("content-length")
             if declared is not None and declared.isdigit() and int(declared) != descriptor.size:
@@ -768,7 +781,6 @@ class RegistryClient:
             response = self._request("GET", repo, target, [pull_scope(repo.repository)], stream=True)
             with closing(response):
                 if response.status_code != 200:
-                    response.read()
                     raise self._fail(response, what, repo.api_host)
                 doc = load_json_document(self._read_document(response, what), what)
             page = doc.get("tags") or []
@@ -804,12 +816,10 @@ class RegistryClient:
             )
             with closing(response):
                 if response.status_code == 404:
-                    response.read()
                     if out:
                         raise self._fail(response, what, repo.api_host)
                     return None
                 if response.status_code != 200:
-                    response.read()
                     raise self._fail(response, what, repo.api_host)
                 doc = load_json_document(self._read_document(response, what), what)
             filtered = filtered or "artifactType" in response.headers.get("oci-filters-applied", "")
