@@ -1,0 +1,48 @@
+"""Shared helpers for the benchmarks: run a command, measure wall time and its own peak RSS."""
+
+from __future__ import annotations
+
+import os
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+
+
+@dataclass(frozen=True)
+class Measured:
+    label: str
+    seconds: float
+    peak_rss_mb: float
+
+
+def measure(label: str, argv: Sequence[str], runs: int = 3, env: dict[str, str] | None = None) -> Measured:
+    """Median wall time and the largest peak RSS of ``runs`` runs of ``argv`` (output discarded)."""
+    times: list[float] = []
+    peaks: list[float] = []
+    full_env = {**os.environ, **(env or {})}
+    for _ in range(runs):
+        start = time.perf_counter()
+        proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=full_env)
+        _, status, usage = os.wait4(proc.pid, 0)
+        elapsed = time.perf_counter() - start
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
+        if proc.returncode not in (0, 1):
+            raise SystemExit(f"{label}: {' '.join(argv)} failed ({proc.returncode}): {err[-500:]}")
+        times.append(elapsed)
+        peaks.append(usage.ru_maxrss / 1024)
+    return Measured(label, statistics.median(times), max(peaks))
+
+
+def report(rows: Sequence[Measured], baseline: Measured) -> None:
+    width = max(len(r.label) for r in rows)
+    for r in rows:
+        ratio = r.seconds / baseline.seconds if baseline.seconds else float("nan")
+        print(f"  {r.label:<{width}}  {r.seconds:7.3f} s  {r.peak_rss_mb:7.1f} MB  {ratio:5.2f}x {baseline.label}")
