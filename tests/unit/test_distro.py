@@ -200,7 +200,9 @@ def test_distro_without_version() -> None:
     assert qualify_purls([deb], sid)[0].purl == "pkg:deb/debian/x@1?distro=debian"
 
 
-_component = st.text(min_size=1, max_size=12).filter(lambda s: s.strip() == s and "/" not in s)
+_component = (
+    st.text(min_size=1, max_size=12) | st.text(alphabet="aZ09.+@:~_-", min_size=1, max_size=12)
+).filter(lambda s: s.strip() == s and "/" not in s)
 
 
 @settings(max_examples=300, deadline=None)
@@ -216,3 +218,31 @@ def test_os_purl_equals_packageurl(
 ) -> None:
     expected = PackageURL(type=ptype, namespace=namespace, name=name, version=version, qualifiers=qualifiers)
     assert os_purl(ptype, namespace, name, version, qualifiers) == expected.to_string()
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.sampled_from([PackageType.DEB, PackageType.RPM]),
+    _component,
+    _component,
+    st.dictionaries(st.sampled_from(["arch", "upstream", "epoch"]), _component, max_size=3),
+)
+def test_qualify_purls_equals_packageurl(
+    ptype: PackageType, name: str, version: str, qualifiers: dict[str, str]
+) -> None:
+    purl_type = "deb" if ptype is PackageType.DEB else "rpm"
+    original = PackageURL(type=purl_type, namespace="x", name=name, version=version, qualifiers=qualifiers)
+    distro = (
+        Distro(id="debian", version_id="12")
+        if ptype is PackageType.DEB
+        else Distro(id="fedora", version_id="40")
+    )
+    (out,) = qualify_purls([pkg(ptype, original.to_string())], distro)
+    expected = PackageURL(
+        type=purl_type,
+        namespace=distro.id,
+        name=name,
+        version=version,
+        qualifiers={**qualifiers, "distro": f"{distro.id}-{distro.version_id}"},
+    )
+    assert out.purl == expected.to_string()

@@ -13,6 +13,7 @@ import logging
 import re
 from collections.abc import Iterable, Mapping
 from typing import ClassVar
+from urllib.parse import unquote
 
 from packageurl import PackageURL
 
@@ -187,12 +188,17 @@ def _parse_redhat_release(text: str) -> Distro | None:
 
 # --- purls ------------------------------------------------------------------------------------
 
-# Characters packageurl's quote() leaves as they are (urllib's unreserved set, plus ":").
-_PURL_SAFE = re.compile(r"[A-Za-z0-9._~:\-]+")
+# Characters packageurl's quote() leaves as they are (urllib's unreserved set, plus ":"), plus the
+# two that distro versions and syft's upstream qualifier use and that it encodes: "+" and "@".
+_PURL_SAFE = re.compile(r"[A-Za-z0-9._~:+@\-]+")
 _QUALIFIER_KEY = re.compile(r"[a-z.\-_][a-z0-9.\-_]*")
 _OS_TYPES = frozenset({PackageType.DEB, PackageType.APK, PackageType.RPM})
 _DEB_FAMILY = frozenset({"debian", "ubuntu"})
 _APK_FAMILY = frozenset({"alpine", "wolfi", "chainguard", "postmarketos"})
+
+
+def _fast_quote(component: str) -> str:
+    return component.replace("+", "%2B").replace("@", "%40")
 
 
 def os_purl(
@@ -220,17 +226,19 @@ def os_purl(
         and (not namespace or safe(namespace))
         and all(_QUALIFIER_KEY.fullmatch(k) and safe(v) for k, v in pairs)
     ):
-        if purl_type == "apk":  # the purl spec lowercases apk names and namespaces
-            name = name.lower()
+        if purl_type == "apk":  # the purl spec lowercases apk names (after encoding) and namespaces
+            name = _fast_quote(name.lower()).lower()
             namespace = namespace.lower() if namespace else namespace
+        else:
+            name = _fast_quote(name)
         parts = ["pkg:", purl_type, "/"]
         if namespace:
-            parts += [namespace, "/"]
+            parts += [_fast_quote(namespace), "/"]
         parts.append(name)
         if version:
-            parts += ["@", version]
+            parts += ["@", _fast_quote(version)]
         if pairs:
-            parts += ["?", "&".join(f"{k}={v}" for k, v in pairs)]
+            parts += ["?", "&".join(f"{k}={_fast_quote(v)}" for k, v in pairs)]
         return "".join(parts)
     purl = PackageURL(
         type=purl_type, namespace=namespace, name=name, version=version or None, qualifiers=items
@@ -265,6 +273,40 @@ def distro_qualifier(distro: Distro) -> str:
     return f"{distro.id}-{distro.version_id}" if distro.version_id else distro.id
 
 
+_SIMPLE_PURL = re.compile(
+    r"pkg:(?P<type>[a-z]+)/(?:[A-Za-z0-9._~%-]+/)?(?P<name>[A-Za-z0-9._~:%+-]+)"
+    r"(?:@(?P<version>[A-Za-z0-9._~:%+-]+))?(?:\?(?P<qualifiers>[A-Za-z0-9._~:%+=&-]+))?"
+)
+
+
+def _split_purl(purl: str) -> tuple[str, str, str, dict[str, str]] | None:
+    """(type, name, version, qualifiers) of a purl, decoded; ``None`` if packageurl rejects it.
+
+    The common distro-package shape is split directly; anything else goes through packageurl.
+    """
+    match = _SIMPLE_PURL.fullmatch(purl)
+    if match is not None:
+        qualifiers: dict[str, str] = {}
+        for item in (match.group("qualifiers") or "").split("&"):
+            key, sep, value = item.partition("=")
+            if not sep:
+                break
+            qualifiers[key.lower()] = unquote(value)
+        else:
+            return (
+                match.group("type"),
+                unquote(match.group("name")),
+                unquote(match.group("version") or ""),
+                qualifiers,
+            )
+    try:
+        parsed = PackageURL.from_string(purl)
+    except ValueError:
+        return None
+    parsed_qualifiers = parsed.qualifiers if isinstance(parsed.qualifiers, dict) else {}
+    return parsed.type, parsed.name, parsed.version or "", dict(parsed_qualifiers)
+
+
 def qualify_purls(packages: Iterable[Package], distro: Distro | None) -> tuple[Package, ...]:
     """OS packages get the distro's purl namespace and ``distro=<id>-<version_id>``; others are untouched."""
     if distro is None:
@@ -276,14 +318,18 @@ def qualify_purls(packages: Iterable[Package], distro: Distro | None) -> tuple[P
         if namespace is None:
             out.append(package)
             continue
-        try:
-            parsed = PackageURL.from_string(package.purl)
-        except ValueError:
+        parts = _split_purl(package.purl)
+        if parts is None:
             log.debug("%s: unparsable purl %r left as it is", package.name, package.purl)
             out.append(package)
             continue
-        qualifiers = dict(parsed.qualifiers) if isinstance(parsed.qualifiers, dict) else {}
+        purl_type, name, version, qualifiers = parts
         qualifiers["distro"] = qualifier
-        purl = os_purl(parsed.type, namespace, parsed.name, parsed.version or "", qualifiers)
+        try:
+            purl = os_purl(purl_type, namespace, name, version, qualifiers)
+        except ValueError:
+            log.debug("%s: purl %r cannot be rebuilt; left as it is", package.name, package.purl)
+            out.append(package)
+            continue
         out.append(dataclasses.replace(package, purl=purl))
     return tuple(out)
