@@ -31,8 +31,9 @@ class UnparseableVersion(ValueError):
 
 
 class Comparable(Protocol):
+    """A parsed version. Only ``<`` and ``==`` are used: univers' ``<=`` is not always consistent."""
+
     def __lt__(self, other: Any, /) -> bool: ...
-    def __le__(self, other: Any, /) -> bool: ...
     def __eq__(self, other: object, /) -> bool: ...
     def __hash__(self) -> int: ...
 
@@ -85,9 +86,11 @@ def parse_semver(text: str) -> Comparable:
     """SemVer 2.0.0 precedence (build metadata ignored); npm's loose leading ``v``/``=`` allowed.
 
     npm advisories here were converted with node-semver ``includePrerelease: true``, so a plain
-    SemVer comparison is exactly what npm does for them.
+    SemVer comparison is exactly what npm does for them. Build metadata (``+build.1``,
+    Go's ``+incompatible``) is dropped before parsing: SemVer precedence ignores it, and univers
+    would otherwise treat ``1.0.0+a`` and ``1.0.0+b`` as neither equal nor ordered.
     """
-    stripped = text.strip().lstrip("=v")
+    stripped = text.strip().lstrip("=v").split("+", 1)[0]
     return _parse_semver_raw(stripped)
 
 
