@@ -1,0 +1,44 @@
+"""Project-wide pytest fixtures: real test images, built once and cached (see tests/fixtures/images.py).
+
+Each fixture is session scoped and returns a :class:`fixtures.images.FixtureImage`
+(``layout``, ``tag``, ``oci_archive``, ``docker_archive``, ``rootfs``, ``expected``, ``info``).
+The first use builds the image (bookworm ~35 s, langs ~40 s more, the rest < 1 s);
+later runs and other xdist workers reuse the cache. Treat the returned paths as
+read-only: they are shared by every test and every worker.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.fixtures.images import FixtureImage, bookworm, langs, multiplatform, tricky, tricky_zstd
+
+
+@pytest.fixture(scope="session")
+def bookworm_image() -> FixtureImage:
+    """Debian 12 minbase, one layer, root, cmd /bin/bash; ``rootfs`` is the debootstrap tree."""
+    return bookworm()
+
+
+@pytest.fixture(scope="session")
+def langs_image() -> FixtureImage:
+    """bookworm + PyPI, npm, Go, Java, gem and Rust layers (7 layers, user 1000); see ``info``."""
+    return langs()
+
+
+@pytest.fixture(scope="session")
+def tricky_image() -> FixtureImage:
+    """Hand-made gzip layers: whiteouts, opaque dirs, links, dpkg upgrades, deleted secrets; see ``expected``."""
+    return tricky()
+
+
+@pytest.fixture(scope="session")
+def tricky_zstd_image() -> FixtureImage:
+    """The tricky image with zstd-compressed layers (``tar+zstd``); same diff_ids and ``expected``."""
+    return tricky_zstd()
+
+
+@pytest.fixture(scope="session")
+def multiplatform_image() -> FixtureImage:
+    """One tag -> image index -> linux/amd64 and linux/arm64/v8 manifests; see ``expected``."""
+    return multiplatform()
