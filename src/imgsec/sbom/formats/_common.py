@@ -24,6 +24,10 @@ MAX_SBOM_SIZE = 256 * 1024 * 1024
 #: Deepest JSON nesting accepted; real SBOMs nest fewer than 20 levels.
 MAX_JSON_DEPTH = 64
 
+#: Image names that are local sources, not registry references (``oci-archive:x.tar`` would
+#: otherwise parse as the reference ``docker.io/library/oci-archive:x.tar``).
+LOCAL_SOURCE_PREFIXES = ("oci:", "oci-archive:", "docker-archive:", "dir:")
+
 #: purl type -> package type (purl spec type names; syft's package type names on the right).
 PURL_TYPES: dict[str, PackageType] = {
     "deb": PackageType.DEB,
@@ -123,7 +127,7 @@ def image_purl(image: ImageSummary) -> str | None:
     ``None`` when the image has no manifest digest or its name is not a registry reference
     (``oci:DIR``, ``dir:ROOTFS``): a purl must identify the artifact, and a local path does not.
     """
-    if not image.manifest_digest:
+    if not image.manifest_digest or image.name.startswith(LOCAL_SOURCE_PREFIXES):
         return None
     try:
         ref = parse_reference(image.name)
