@@ -530,7 +530,9 @@ def test_rpm_upstream_source_rpm_is_split_into_name_and_version() -> None:
     assert read_sbom(json.dumps(doc).encode()).distro == Distro("rhel", "9.4")
 
 
-@pytest.mark.parametrize("name", ["oci-archive:img.tar", "docker-archive:img.tar", "oci:layout:t", "dir:rootfs"])
+@pytest.mark.parametrize(
+    "name", ["oci-archive:img.tar", "docker-archive:img.tar", "oci:layout:t", "dir:rootfs"]
+)
 def test_local_sources_get_no_registry_purl(name: str) -> None:
     local = dataclasses.replace(sample_sbom(), image=dataclasses.replace(sample_sbom().image, name=name))
     doc = _cdx(local)
