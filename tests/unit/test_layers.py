@@ -245,3 +245,18 @@ def test_corrupt_header_checksum_is_an_input_error(tmp_path: Path) -> None:
     image = open_image(f"oci:{tmp_path / 'img'}:t")
     with pytest.raises(InputError, match="checksum"):
         read_layers(image, [KEEP_ALL])
+
+
+def test_read_everything_at_once_still_checks_the_digest() -> None:
+    import io
+
+    from imgsec.image.model import VerifyingReader
+
+    good = VerifyingReader(io.BytesIO(b"abc"), sha(b"abc"), "blob")
+    assert good.read() == b"abc"
+    bad = VerifyingReader(io.BytesIO(b"abd"), sha(b"abc"), "blob")
+    with pytest.raises(DigestMismatchError):
+        bad.read()
+    short = VerifyingReader(io.BytesIO(b"ab"), sha(b"ab"), "blob", size=3)
+    with pytest.raises(DigestMismatchError, match="truncated"):
+        short.read(-1)
