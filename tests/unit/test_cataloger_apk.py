@@ -31,7 +31,8 @@ def test_wants_only_the_installed_db() -> None:
     cat = ApkCataloger()
     assert cat.wants(FileInfo(DB_PATH, 0o644, 1))
     assert not cat.wants(FileInfo("lib/apk/db/triggers", 0o644, 1))
-    assert not cat.wants(FileInfo("usr/lib/apk/db/installed", 0o644, 1))
+    assert cat.wants(FileInfo("usr/lib/apk/db/installed", 0o644, 1))
+    assert not cat.wants(FileInfo("lib/apk/db/installed.old", 0o644, 1))
 
 
 def test_matches_syft() -> None:

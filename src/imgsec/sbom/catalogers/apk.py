@@ -20,6 +20,8 @@ from imgsec.sbom.model import Location, Package, PackageType
 log = logging.getLogger(__name__)
 
 INSTALLED_DB = "lib/apk/db/installed"
+# apk-tools 3 on a merged-/usr system keeps it under usr/ (lib/apk is then a symlink, not handed over).
+INSTALLED_DBS = frozenset({INSTALLED_DB, "usr/lib/apk/db/installed"})
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9+._\-]*$")
 # apk versions: digits and dots, optional letter, _suffixes, -rN (apk-tools version.c); be lenient
@@ -37,7 +39,7 @@ class ApkCataloger:
     max_size: ClassVar[int] = 256 * MiB
 
     def wants(self, info: FileInfo) -> bool:
-        return info.path == INSTALLED_DB
+        return info.path in INSTALLED_DBS
 
     def catalog(self, info: FileInfo, content: bytes) -> Sequence[Package]:
         return parse_apk_installed(content, Location(info.path, info.layer))
