@@ -554,3 +554,47 @@ def test_writers_handle_an_sbom_without_digest_or_distro() -> None:
     assert _spdx_validate(render(local, "spdx")) == []
     assert "pkg:oci" not in render(local, "cyclonedx")
     assert io.StringIO(render(local, "table")).read().endswith("3 packages, distro: unknown distro\n")
+
+
+_json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
+    lambda children: (
+        st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=8), children, max_size=3)
+    ),
+    max_leaves=8,
+)
+
+
+def _nodes(doc: Any, path: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    out = [path]
+    if isinstance(doc, dict):
+        for k, v in doc.items():
+            out += _nodes(v, (*path, k))
+    elif isinstance(doc, list):
+        for i, v in enumerate(doc):
+            out += _nodes(v, (*path, i))
+    return out
+
+
+_VALID_DOCS = {
+    fmt: json.loads(render(sample_sbom(), fmt, created=PINNED)) for fmt in ("json", "cyclonedx", "spdx")
+}
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from(sorted(_VALID_DOCS)), st.data(), _json_values)
+def test_any_corruption_of_a_valid_document_is_read_or_refused_cleanly(
+    fmt: str, data: Any, value: Any
+) -> None:
+    doc = json.loads(json.dumps(_VALID_DOCS[fmt]))
+    path = data.draw(st.sampled_from(_nodes(doc)[1:]))
+    target = doc
+    for key in path[:-1]:
+        target = target[key]
+    target[path[-1]] = value
+    try:
+        result = read_sbom(json.dumps(doc).encode())
+    except InputError as e:
+        assert "\n" not in str(e)
+    else:
+        assert isinstance(result, SBOM)
