@@ -235,9 +235,17 @@ def test_garbage_yields_no_packages(content: bytes) -> None:
     assert catalog(content) == []
 
 
-def test_sqlite_without_packages_table() -> None:
+@pytest.mark.parametrize(
+    "schema",
+    [
+        "CREATE TABLE Other (hnum INTEGER PRIMARY KEY, blob BLOB)",
+        "CREATE VIEW Packages AS SELECT 1 AS hnum, x'00' AS blob",
+        "CREATE VIRTUAL TABLE Packages USING fts5(hnum, blob)",
+    ],
+)
+def test_sqlite_without_a_plain_packages_table(schema: str) -> None:
     conn = sqlite3.connect(":memory:")
-    conn.execute("CREATE VIEW Packages AS SELECT 1 AS hnum, x'00' AS blob")
+    conn.execute(schema)
     assert catalog(conn.serialize()) == []
 
 

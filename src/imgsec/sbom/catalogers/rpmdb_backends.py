@@ -72,9 +72,11 @@ def iter_sqlite_blobs(content: bytes) -> Iterator[bytes]:
     try:
         conn.deserialize(bytes(image))
         conn.execute("PRAGMA query_only = ON")
-        # Refuse hostile schema tricks (triggers/views named Packages): only a real table will do.
-        row = conn.execute("SELECT type FROM sqlite_master WHERE name = 'Packages'").fetchone()
-        if row is None or row[0] != "table":
+        # The schema is attacker-written: no SQL functions from views/triggers, and only a plain
+        # table named Packages will do (no view, no virtual table).
+        conn.execute("PRAGMA trusted_schema = OFF")
+        row = conn.execute("SELECT type, sql FROM sqlite_master WHERE name = 'Packages'").fetchone()
+        if row is None or row[0] != "table" or not str(row[1]).upper().startswith("CREATE TABLE"):
             raise BackendError("SQLite database has no Packages table")
         for (blob,) in conn.execute("SELECT blob FROM Packages ORDER BY hnum"):
             if isinstance(blob, bytes):
