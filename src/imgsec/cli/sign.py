@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -33,6 +34,7 @@ from imgsec.cli.common import (
 )
 from imgsec.config import Config
 from imgsec.errors import InputError, UsageError
+from imgsec.image.sources import RegistryOptions
 from imgsec.signing.keys import (
     Signer,
     Verifier,
@@ -130,6 +132,48 @@ def _registry_options(
 
 def _json(value: Any) -> str:
     return json.dumps(value, indent=2, ensure_ascii=False) + "\n"
+
+
+@dataclass(frozen=True)
+class AttestationResult:
+    digest: str
+    location: str
+    added: bool
+
+
+def attach_attestation(
+    image: str,
+    key: Path,
+    predicate: bytes,
+    type_name: str,
+    registry: RegistryOptions,
+    *,
+    signature_repo: str | None = None,
+    identity: str | None = None,
+    quiet: bool = False,
+) -> AttestationResult:
+    """Sign ``predicate`` as an attestation of ``image`` with ``key`` (password from env or prompt).
+
+    For other commands' ``--attest`` (``imgsec sbom --attest``, ``imgsec scan --attest``): they pass the
+    document they produced and the predicate type name (``cyclonedx``, ``spdxjson``, ``vuln``).
+    """
+    from imgsec.signing.sign import attest_image
+    from imgsec.signing.targets import open_target
+
+    signer = _load_signer(key)
+    with open_target(image, registry=registry, signature_repo=signature_repo) as res:
+        name = identity or res.target.identity
+        if name is None:
+            raise UsageError(
+                f"{image}: an OCI layout has no repository name; give the subject name with --identity"
+            )
+        result = attest_image(
+            res.store, res.target, signer, subject_name=name, predicate=predicate, type_name=type_name
+        )
+    if not quiet:
+        verb = "Pushed attestation to" if result.added else "Already attested with this key and statement:"
+        err_console.print(f"{verb} {result.location}", markup=False)
+    return AttestationResult(res.target.digest, result.location, result.added)
 
 
 # ------------------------------------------------------------------------------------ commands
@@ -316,36 +360,33 @@ def attest(
     ] = None,
 ) -> None:
     """Attach a signed in-toto attestation (DSSE) to IMAGE at tag sha256-<hex>.att."""
-    from imgsec.signing.payload import resolve_predicate_type
-    from imgsec.signing.sign import attest_image
-    from imgsec.signing.targets import open_target
+    from imgsec.signing.payload import MAX_ATTESTATION_SIZE, resolve_predicate_type
 
     setup_logging(quiet)
     chosen = resolve_format(fmt, OUTPUT_FORMATS)
     resolve_predicate_type(type_)
     try:
-        raw = predicate.read_bytes()
+        with predicate.open("rb") as fh:
+            raw = fh.read(MAX_ATTESTATION_SIZE + 1)
     except OSError as exc:
         raise InputError(f"cannot read predicate {predicate}: {exc.strerror or exc}") from exc
-    signer = _load_signer(key)
-    registry = _registry_options(username, password_stdin, ca_cert, insecure)
-    with open_target(image, registry=registry, signature_repo=_signature_repo(signature_repo, config)) as res:
-        name = identity or res.target.identity
-        if name is None:
-            raise UsageError(
-                f"{image}: an OCI layout has no repository name; give the subject name with --identity"
-            )
-        result = attest_image(
-            res.store, res.target, signer, subject_name=name, predicate=raw, type_name=type_
-        )
-    if not quiet:
-        verb = "Pushed attestation to" if result.added else "Already attested with this key and statement:"
-        err_console.print(f"{verb} {result.location}", markup=False)
-    doc = {"image": image, "digest": res.target.digest, "attestation": result.location, "added": result.added}
+    if len(raw) > MAX_ATTESTATION_SIZE:
+        raise InputError(f"predicate {predicate} is larger than {MAX_ATTESTATION_SIZE // (1024 * 1024)} MiB")
+    result = attach_attestation(
+        image,
+        key,
+        raw,
+        type_,
+        _registry_options(username, password_stdin, ca_cert, insecure),
+        signature_repo=_signature_repo(signature_repo, config),
+        identity=identity,
+        quiet=quiet,
+    )
+    doc = {"image": image, "digest": result.digest, "attestation": result.location, "added": result.added}
     if chosen == "json":
         write_output(_json(doc), output)
     else:
-        write_output(f"{image}@{res.target.digest} -> {result.location}\n", output)
+        write_output(f"{image}@{result.digest} -> {result.location}\n", output)
 
 
 @handle_errors

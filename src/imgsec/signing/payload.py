@@ -46,6 +46,8 @@ PREDICATE_TYPES: Mapping[str, str] = {
 }
 
 _MAX_PAYLOAD = 4 * 1024 * 1024
+#: SBOMs make large attestations; envelopes and statements may be this big.
+MAX_ATTESTATION_SIZE = 64 * 1024 * 1024
 _GO_ESCAPES = {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"}
 _GO_ESCAPE_RE = re.compile("[<>&\u2028\u2029]")
 
@@ -119,10 +121,10 @@ def _reject_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return out
 
 
-def parse_json(data: bytes, what: str) -> Any:
+def parse_json(data: bytes, what: str, max_size: int = _MAX_PAYLOAD) -> Any:
     """Strictly parse hostile JSON: size-limited, UTF-8, no duplicate keys, no NaN."""
-    if len(data) > _MAX_PAYLOAD:
-        raise InputError(f"{what}: larger than {_MAX_PAYLOAD // (1024 * 1024)} MiB")
+    if len(data) > max_size:
+        raise InputError(f"{what}: larger than {max_size // (1024 * 1024)} MiB")
 
     def _no_constants(name: str) -> Any:
         raise ValueError(f"{name} is not valid JSON")
@@ -266,7 +268,7 @@ def decode_b64(text: Any, what: str) -> bytes:
 
 
 def parse_envelope(data: bytes, what: str = "DSSE envelope") -> Envelope:
-    doc = parse_json(data, what)
+    doc = parse_json(data, what, MAX_ATTESTATION_SIZE)
     if not isinstance(doc, dict):
         raise InputError(f"{what}: expected a JSON object")
     ptype = doc.get("payloadType")
@@ -318,7 +320,7 @@ def build_predicate(raw: bytes, type_name: str, timestamp: str) -> Any:
             return raw.decode("utf-8")
         except UnicodeDecodeError as exc:
             raise InputError(f"SPDX predicate is not UTF-8 text: {exc}") from exc
-    value = parse_json(raw, f"predicate ({type_name})")
+    value = parse_json(raw, f"predicate ({type_name})", MAX_ATTESTATION_SIZE)
     if not isinstance(value, dict):
         raise InputError(f"predicate ({type_name}): expected a JSON object")
     return sort_maps(value)
@@ -350,7 +352,7 @@ class Statement:
 
 
 def parse_statement(data: bytes, what: str = "in-toto statement") -> Statement:
-    doc = parse_json(data, what)
+    doc = parse_json(data, what, MAX_ATTESTATION_SIZE)
     if not isinstance(doc, dict):
         raise InputError(f"{what}: expected a JSON object")
     stype, ptype, subjects = doc.get("_type"), doc.get("predicateType"), doc.get("subject")

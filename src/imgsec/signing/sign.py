@@ -32,6 +32,7 @@ from imgsec.signing.manifest import (
 )
 from imgsec.signing.payload import (
     INTOTO_PAYLOAD_TYPE,
+    MAX_ATTESTATION_SIZE,
     Envelope,
     EnvelopeSignature,
     build_predicate,
@@ -66,6 +67,7 @@ def _attach(
     is_duplicate: Callable[[SignatureLayer, bytes], bool],
 ) -> AttachResult:
     location = store.describe(tag)
+    max_size = MAX_ATTESTATION_SIZE if layer.media_type == DSSE_MEDIA_TYPE else MAX_PAYLOAD_SIZE
     existing_bytes = store.get_manifest(tag)
     layers: list[SignatureLayer] = []
     if existing_bytes is not None:
@@ -74,7 +76,7 @@ def _attach(
             if old.media_type != layer.media_type:
                 continue
             try:
-                old_payload = store.get_blob(old.digest, old.size, MAX_PAYLOAD_SIZE)
+                old_payload = store.get_blob(old.digest, old.size, max_size)
             except InputError as exc:
                 log.warning("%s: ignoring unreadable layer %s: %s", location, old.digest, exc)
                 continue

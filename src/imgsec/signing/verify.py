@@ -30,6 +30,7 @@ from imgsec.signing.manifest import (
 from imgsec.signing.payload import (
     COSIGN_SIGNATURE_TYPE,
     INTOTO_PAYLOAD_TYPE,
+    MAX_ATTESTATION_SIZE,
     STATEMENT_TYPES,
     SimpleSigning,
     Statement,
@@ -170,7 +171,7 @@ def _check_attestation_layer(
     if layer.media_type != DSSE_MEDIA_TYPE:
         raise _Rejected(f"media type {layer.media_type!r} is not {DSSE_MEDIA_TYPE}")
     try:
-        envelope = parse_envelope(store.get_blob(layer.digest, layer.size, MAX_PAYLOAD_SIZE))
+        envelope = parse_envelope(store.get_blob(layer.digest, layer.size, MAX_ATTESTATION_SIZE))
     except InputError as exc:
         raise _Rejected(str(exc)) from exc
     if not envelope.signatures:
