@@ -80,7 +80,8 @@ TAILS = [
 
 def make_dockerfile(rng: random.Random, i: int) -> str:
     lines = ["# syntax=docker/dockerfile:1"]
-    if rng.random() < 0.3:
+    multi_stage = rng.random() < 0.3
+    if multi_stage:
         lines += [f"FROM {rng.choice(BASES)} AS build", f"RUN {rng.choice(RUN_STEPS)}", ""]
     if rng.random() < 0.2:
         lines.insert(1, f"ARG BASE={rng.choice(BASES)}")
@@ -92,7 +93,7 @@ def make_dockerfile(rng: random.Random, i: int) -> str:
         lines.append(f"RUN {rng.choice(RUN_STEPS)}")
     if rng.random() < 0.15:
         lines += ["RUN <<EOF", "set -e", rng.choice(RUN_STEPS).replace("\\\n", ""), "EOF"]
-    if "build" in lines[1] or "AS build" in "\n".join(lines):
+    if multi_stage:
         lines.append("COPY --from=build /out /app")
     lines += rng.sample(TAILS, rng.randint(1, 5))
     return "\n".join(lines) + "\n"
@@ -150,7 +151,11 @@ def checkov_bin() -> Path:
     if not exe.exists():
         print(f"installing checkov into {CHECKOV_VENV} (one time, a few minutes)...", flush=True)
         venv.EnvBuilder(with_pip=True, clear=True).create(CHECKOV_VENV)
-        subprocess.run([str(CHECKOV_VENV / "bin" / "pip"), "install", "-q", "checkov"], check=True)
+        pip = [str(CHECKOV_VENV / "bin" / "pip"), "install", "-q", "--disable-pip-version-check", "checkov"]
+        proc = subprocess.run(pip, capture_output=True, text=True, check=False)
+        if proc.returncode != 0:
+            shutil.rmtree(CHECKOV_VENV, ignore_errors=True)
+            raise SystemExit(f"pip install checkov failed: {proc.stderr[-2000:]}")
     return exe
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from imgsec.lint import LintConfig, lint_file, lint_text
 from imgsec.lint.parse import MAX_DOCKERFILE_BYTES, DockerfileError, parse_dockerfile
@@ -178,3 +180,32 @@ def test_bom_and_crlf_are_accepted() -> None:
     assert df.stages[0].base_ref == Reference("docker.io", "library/debian", "12-slim")
     with pytest.raises(DockerfileError):
         parse_dockerfile("   \n\n")
+
+
+# ---- arbitrary text: a result or one DockerfileError, never a crash --------------------------------
+
+_ATOMS = st.sampled_from(
+    [
+        *("FROM debian:12\n", "RUN ", "COPY ", "ADD ", "ENV ", "ARG ", "USER ", "ONBUILD ", "<<EOF", "EOF"),
+        *("\\", "`", "\n", "\r\n", '"', "'", "${", "}", ":-", "# escape=`\n", "--mount=type=secret"),
+        *("--from=", " AS ", "x=y"),
+    ]
+)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.one_of(st.text(max_size=300), st.lists(_ATOMS, max_size=40).map("".join)))
+def test_arbitrary_text_never_crashes(text: str) -> None:
+    try:
+        result = lint_text(text, "D", LintConfig(trusted_registries=("docker.io",)))
+    except DockerfileError as exc:
+        assert str(exc) and "internal error" not in str(exc)
+    else:
+        assert all(f.line >= 1 for f in result.findings)
+
+
+def test_str_with_nul_or_lone_surrogate_is_refused_before_the_go_parser() -> None:
+    with pytest.raises(DockerfileError, match="NUL byte at line 2"):
+        parse_dockerfile("FROM a\nRUN x\x00y\n")
+    with pytest.raises(DockerfileError, match="unpaired surrogate"):
+        parse_dockerfile("FROM a\nRUN \udcff\n")

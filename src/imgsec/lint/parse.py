@@ -346,15 +346,18 @@ def _collect_ignores(
 
 
 def _to_instruction(cmd: _bk.Command) -> Instruction:
+    if not cmd.cmd:
+        # BuildKit yields an empty node for a lone trailing escape character.
+        raise DockerfileError(f"line {cmd.start_line}: an escape character with no instruction after it")
     return Instruction(
         keyword=cmd.cmd.upper(),
-        args=tuple(cmd.value),
-        flags=tuple(cmd.flags),
-        original=cmd.original,
+        args=tuple(v for v in cmd.value or () if v is not None),
+        flags=tuple(cmd.flags or ()),
+        original=cmd.original or "",
         start_line=cmd.start_line,
         end_line=cmd.end_line,
         json=bool(cmd.json),
-        heredocs=tuple(Heredoc(h.name, h.content) for h in cmd.heredocs),
+        heredocs=tuple(Heredoc(h.name or "", h.content or "") for h in cmd.heredocs or ()),
         onbuild_keyword=cmd.sub_cmd.upper() if cmd.sub_cmd else None,
     )
 
@@ -366,6 +369,21 @@ def parse_dockerfile(
     build_args = dict(build_args or {})
     if not text.strip():
         raise DockerfileError("empty file; a Dockerfile needs at least a FROM instruction")
+    # The Go parser receives a C string: a NUL would silently truncate the file and a lone surrogate
+    # aborts the whole process, so both are refused here too (not only when decoding bytes).
+    if "\0" in text:
+        raise DockerfileError(
+            f"binary file (NUL byte at line {text[: text.index(chr(0))].count(chr(10)) + 1})"
+        )
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        line = text[: exc.start].count("\n") + 1
+        raise DockerfileError(
+            f"invalid text at line {line}: unpaired surrogate; save the file as UTF-8"
+        ) from None
+    if len(text) > MAX_DOCKERFILE_BYTES:
+        raise DockerfileError(f"larger than {MAX_DOCKERFILE_BYTES // (1024 * 1024)} MiB; not linted")
     try:
         commands = _bk.parse_string(text)
     except _bk.GoParseError as exc:
