@@ -209,3 +209,26 @@ def test_str_with_nul_or_lone_surrogate_is_refused_before_the_go_parser() -> Non
         parse_dockerfile("FROM a\nRUN x\x00y\n")
     with pytest.raises(DockerfileError, match="unpaired surrogate"):
         parse_dockerfile("FROM a\nRUN \udcff\n")
+
+
+@pytest.mark.parametrize(
+    ("mode", "expected"),
+    [
+        ("777", True),
+        ("0666", True),
+        ("o+w", True),
+        ("a=rwx", True),
+        ("u+w,o+rw", True),
+        ("g+w", False),
+        ("755", False),
+        ("0644", False),
+        ("1777", False),
+        ("+w", False),
+        ("u+x", False),
+        ("o+rt", False),
+    ],
+)
+def test_world_writable_modes(mode: str, expected: bool) -> None:
+    from imgsec.lint.rules.hardening import world_writable
+
+    assert world_writable(mode) is expected

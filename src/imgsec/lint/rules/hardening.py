@@ -16,9 +16,15 @@ _SYMBOLIC_RE = re.compile(r"^([ugoa]*)([-+=])([rwxXst]*)$")
 
 
 def world_writable(mode: str) -> bool:
-    """``777``, ``0666``, ``o+w``, ``a=rwx``: others get write permission."""
+    """``777``, ``0666``, ``o+w``, ``a=rwx``: others get write permission.
+
+    Sticky directories (``1777``, ``+t``) are exempt: that is how ``/tmp`` is meant to be.
+    """
     if re.fullmatch(r"[0-7]{1,4}", mode):
-        return bool(int(mode[-1]) & 2)
+        sticky = len(mode) == 4 and bool(int(mode[0]) & 1)
+        return bool(int(mode[-1]) & 2) and not sticky
+    if "t" in mode:
+        return False
     for clause in mode.split(","):
         m = _SYMBOLIC_RE.match(clause)
         if m and m.group(2) in "+=" and "w" in m.group(3) and ("o" in m.group(1) or "a" in m.group(1)):

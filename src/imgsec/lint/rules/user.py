@@ -37,8 +37,16 @@ def drops_privileges(df: Dockerfile) -> bool:
             if instr.keyword in ("ENTRYPOINT", "CMD", "RUN"):
                 if instr.keyword != "RUN" and any(c.name in PRIVILEGE_DROPPERS for c in commands(instr)):
                     return True
-                if instr.keyword == "RUN" and any(
-                    package_name(p) in PRIVILEGE_DROPPERS for op in package_ops(instr) for p in op.packages
+                if instr.keyword == "RUN" and (
+                    any(
+                        package_name(p) in PRIVILEGE_DROPPERS
+                        for op in package_ops(instr)
+                        for p in op.packages
+                    )
+                    # downloaded and installed by hand: wget -O /usr/local/bin/gosu ...; chmod +x .../gosu
+                    or any(
+                        a.rsplit("/", 1)[-1] in PRIVILEGE_DROPPERS for c in commands(instr) for a in c.argv
+                    )
                 ):
                     return True
             elif instr.keyword in ("COPY", "ADD") and any(
