@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import tarfile
 import time
 from pathlib import Path
 
@@ -15,7 +16,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from imgsec.sbom.catalogers.base import FileInfo
-from imgsec.sbom.catalogers.dpkg import DpkgCataloger
+from imgsec.sbom.catalogers.dpkg import (
+    DpkgCataloger,
+    attach_copyright_licenses,
+    copyright_package,
+    licenses_from_copyright,
+)
 from imgsec.sbom.distro import DistroDetector, qualify_purls
 from imgsec.sbom.model import Package, PackageType
 
@@ -81,6 +87,37 @@ def test_package_fields(bookworm_status: bytes) -> None:
         assert p.locations[0].layer == LAYER
         assert p.layer == LAYER
         assert p.licenses == ()  # dpkg keeps licenses in copyright files, not in the status
+
+
+def test_copyright_licenses_match_syft(bookworm_status: bytes) -> None:
+    # Real copyright files of 17 bookworm packages (DEP-5 and free-form); syft read the same tree.
+    licenses: dict[str, tuple[str, ...]] = {}
+    with tarfile.open(DATA / "copyright-sample.tar.gz") as tar:
+        for member in tar.getmembers():
+            name = copyright_package(member.name)
+            extracted = tar.extractfile(member) if member.isfile() else None
+            if name is not None and extracted is not None:
+                licenses[name] = licenses_from_copyright(extracted.read())
+    assert len(licenses) == 17
+    packages = attach_copyright_licenses(bookworm_distro_packages(catalog(bookworm_status)), licenses)
+    syft = [
+        json.loads(line) for line in (DATA / "bookworm-syft-with-copyright.jsonl").read_text().splitlines()
+    ]
+    assert {(p.name, tuple(sorted(p.licenses))) for p in packages} == {
+        (s["name"], tuple(sorted(s["licenses"]))) for s in syft
+    }
+    assert {p.name: p.licenses for p in packages}["libcrypt1"] == ()  # free-form, names no license
+
+
+def test_copyright_paths_and_hostile_content() -> None:
+    assert copyright_package("usr/share/doc/libc6/copyright") == "libc6"
+    assert copyright_package("usr/share/doc/libc6/changelog.gz") is None
+    assert copyright_package("usr/share/doc/a/b/copyright") is None
+    assert copyright_package("usr/share/doc/../copyright") is None
+    assert licenses_from_copyright(b"\x00\x01License: MIT") == ()
+    assert licenses_from_copyright(b"License: none\nLicense: .\nLicense:\nLicense: GPL-2+.\n") == ("GPL-2+",)
+    other = Package(name="libc6", version="1", type=PackageType.PYTHON, purl="pkg:pypi/libc6@1")
+    assert attach_copyright_licenses([other], {"libc6": ("MIT",)}) == (other,)
 
 
 def test_source_with_version_and_epoch() -> None:
@@ -169,6 +206,7 @@ def test_one_bad_paragraph_does_not_hide_the_others() -> None:
 def test_arbitrary_bytes_never_raise(content: bytes) -> None:
     for p in catalog(content):
         assert p.name and p.version
+    assert all(licenses_from_copyright(content))
 
 
 @settings(max_examples=100, deadline=None)

@@ -6,15 +6,17 @@ only five fields matter here, so they are pulled out with one anchored regular e
 paragraph.  Field names are case-insensitive (Debian policy 5.1); continuation lines start with
 whitespace and so never match.
 
-Licenses are left empty: dpkg records none; they live in ``usr/share/doc/<pkg>/copyright``, a
-different file (syft reads it through its resolver; a per-file cataloger cannot).
+dpkg records no licenses; they live in ``usr/share/doc/<pkg>/copyright``, a different file, so
+the cataloger leaves them empty and :func:`licenses_from_copyright` /
+:func:`attach_copyright_licenses` (below) let the pipeline add them as syft does.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import ClassVar
 
 from imgsec.sbom.catalogers.base import FileInfo, MiB
@@ -147,3 +149,54 @@ def _package(fields: dict[str, str], location: Location) -> Package | None:
         layer=location.layer,
         arch=arch,
     )
+
+
+# --- licenses from usr/share/doc/<package>/copyright -------------------------------------------
+#
+# dpkg records no license; syft reads each package's copyright file.  A cataloger sees one file at a
+# time, so this is offered as two pure steps the layer pipeline can wire like distro detection:
+# route ``copyright_package(path)`` files through ``licenses_from_copyright`` (small, cacheable per
+# layer), then ``attach_copyright_licenses`` on the squashed result (symlinked doc directories, e.g.
+# libgcc-s1 -> gcc-12-base, resolved by the caller).
+
+COPYRIGHT_MAX_SIZE = 4 * MiB
+_COPYRIGHT_PATH = re.compile(r"usr/share/doc/([A-Za-z0-9][A-Za-z0-9+.\-]*)/copyright")
+# syft 1.18 (parse_copyright.go): "License: <id>" lines of the machine-readable format
+# (https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/) and references to
+# /usr/share/common-licenses/<id> in free-form files.
+_LICENSE_LINE = re.compile(r"^License: (\S*)", re.M)
+_COMMON_LICENSE = re.compile(r"/usr/share/common-licenses/([0-9A-Za-z_.\-]+)")
+
+
+def copyright_package(path: str) -> str | None:
+    """The package whose copyright file ``path`` is (``usr/share/doc/<name>/copyright``), else ``None``."""
+    match = _COPYRIGHT_PATH.fullmatch(path)
+    return match.group(1) if match else None
+
+
+def licenses_from_copyright(content: bytes) -> tuple[str, ...]:
+    """The license ids a Debian copyright file names, sorted and unique (syft's rules)."""
+    if len(content) > COPYRIGHT_MAX_SIZE or b"\0" in content:
+        return ()
+    text = content.decode("utf-8", errors="replace").replace("\r\n", "\n")
+    found: set[str] = set()
+    for match in (*_LICENSE_LINE.finditer(text), *_COMMON_LICENSE.finditer(text)):
+        candidate = match.group(1).strip()
+        if candidate.lower() in ("", "none"):
+            continue
+        found.add(candidate.removesuffix("."))
+    found.discard("")
+    return tuple(sorted(found))
+
+
+def attach_copyright_licenses(
+    packages: Iterable[Package], licenses_by_package: Mapping[str, tuple[str, ...]]
+) -> tuple[Package, ...]:
+    """deb packages without licenses get those of their copyright file; everything else is untouched."""
+    out: list[Package] = []
+    for package in packages:
+        found = licenses_by_package.get(package.name) if package.type == PackageType.DEB else None
+        out.append(
+            dataclasses.replace(package, licenses=found) if found and not package.licenses else package
+        )
+    return tuple(out)

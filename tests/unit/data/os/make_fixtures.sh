@@ -28,6 +28,14 @@ dpkg-query --admindir="$W/deb/var/lib/dpkg" -W \
     -f '${Package} ${Version} ${source:Package} ${source:Version} ${Architecture} ${db:Status-Status}\n' \
     | sort > "$HERE/dpkg/bookworm-dpkg-query.txt"
 syft_pkgs "$W/deb" deb > "$HERE/dpkg/bookworm-syft.jsonl"
+# licenses: a sample of the real copyright files (machine-readable and free-form ones)
+COPYRIGHTS="adduser apt base-files bash dash debconf e2fsprogs gzip libaudit-common libbz2-1.0 libc6 libcrypt1 libselinux1 login sed tar zlib1g"
+for p in $COPYRIGHTS; do
+    mkdir -p "$W/deb/usr/share/doc/$p"
+    cp "$ROOTFS/usr/share/doc/$p/copyright" "$W/deb/usr/share/doc/$p/copyright"
+done
+tar -C "$W/deb" --owner=0 --group=0 --mtime=@0 --sort=name -cf - usr/share/doc | gzip -9n > "$HERE/dpkg/copyright-sample.tar.gz"
+syft_pkgs "$W/deb" deb > "$HERE/dpkg/bookworm-syft-with-copyright.jsonl"
 
 # distroless: status.d holds each .deb's control file as dpkg-deb prints it
 mkdir -p "$W/debs" "$HERE/dpkg/status.d"
