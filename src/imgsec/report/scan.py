@@ -1,0 +1,157 @@
+"""Render a :class:`~imgsec.scan.ScanResult`: ``table`` and ``json`` here; ``sarif``, ``cyclonedx``
+and ``html`` in their own modules, dispatched by :func:`render_scan`."""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import json
+from collections import Counter
+from enum import Enum
+from typing import Any, Final
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from imgsec import __version__
+from imgsec.errors import UsageError
+from imgsec.findings import Finding, Severity
+from imgsec.sbom.formats.native import _distro_to_json, _image_to_json
+from imgsec.scan import ScanResult
+
+SCAN_FORMATS: Final = ("table", "json", "sarif", "cyclonedx", "html")
+_SEVERITY_STYLE = {
+    Severity.CRITICAL: "bold red",
+    Severity.HIGH: "red",
+    Severity.MEDIUM: "yellow",
+    Severity.LOW: "cyan",
+    Severity.UNKNOWN: "dim",
+}
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Severity):
+        return value.name
+    if isinstance(value, Enum):
+        return value.value
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, tuple | list):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    return value
+
+
+def finding_to_json(finding: Finding) -> dict[str, Any]:
+    out: dict[str, Any] = _plain(finding)
+    return out
+
+
+def summary(findings: tuple[Finding, ...]) -> dict[str, int]:
+    counts = Counter(f.severity.name for f in findings)
+    return {s.name: counts.get(s.name, 0) for s in sorted(Severity, reverse=True)}
+
+
+def to_json(result: ScanResult) -> str:
+    doc = {
+        "format": "imgsec-scan",
+        "schemaVersion": "1.0",
+        "tool": {"name": "imgsec", "version": __version__},
+        "image": _image_to_json(result.sbom.image),
+        "distro": _distro_to_json(result.sbom.distro) if result.sbom.distro else None,
+        "scanners": sorted(result.scanners),
+        "database": _plain(result.database) if result.database else None,
+        "packages": len(result.sbom.packages),
+        "summary": summary(result.findings),
+        "findings": [finding_to_json(f) for f in result.findings],
+        "suppressed": [
+            {"reason": s.reason, "finding": finding_to_json(s.finding)} for s in result.suppressed
+        ],
+    }
+    return json.dumps(doc, indent=2, sort_keys=False) + "\n"
+
+
+def _layer_index(result: ScanResult, layer: str | None) -> str:
+    if layer is None:
+        return ""
+    for summary_layer in result.sbom.image.layers:
+        if layer in (summary_layer.diff_id, summary_layer.digest):
+            return str(summary_layer.index)
+    return ""
+
+
+def to_table(result: ScanResult, *, width: int = 120, color: bool = False) -> str:
+    buf = io.StringIO()
+    console = Console(file=buf, width=width, color_system="standard" if color else None, highlight=False)
+    image = result.sbom.image
+    distro = result.sbom.distro
+    head = f"{image.name}"
+    if distro is not None:
+        head += f" ({distro.pretty_name or distro.id})"
+    console.print(Text(head, style="bold"))
+    counts = summary(result.findings)
+    console.print(
+        Text(
+            f"{len(result.sbom.packages)} packages, {len(result.findings)} findings: "
+            + ", ".join(f"{k} {v}" for k, v in counts.items())
+            + (f" ({len(result.suppressed)} suppressed)" if result.suppressed else "")
+        )
+    )
+    vulns = [f for f in result.findings if f.kind == "vulnerability"]
+    others = [f for f in result.findings if f.kind != "vulnerability"]
+    if vulns:
+        table = Table(show_lines=False, expand=False)
+        for col in ("SEVERITY", "ID", "PACKAGE", "INSTALLED", "FIXED IN", "STATUS", "LAYER", "TITLE"):
+            table.add_column(col, overflow="fold")
+        for f in vulns:
+            table.add_row(
+                Text(f.severity.name, style=_SEVERITY_STYLE[f.severity]),
+                Text(f.id),
+                Text(getattr(f, "package_name", "")),
+                Text(getattr(f, "package_version", "")),
+                Text(", ".join(getattr(f, "fixed_versions", ()))),
+                Text(str(getattr(f, "status", ""))),
+                Text(_layer_index(result, f.layer)),
+                Text(f.title[:80]),
+            )
+        console.print(table)
+    if others:
+        table = Table(show_lines=False, expand=False)
+        for col in ("SEVERITY", "KIND", "RULE", "WHERE", "LAYER", "TITLE"):
+            table.add_column(col, overflow="fold")
+        for f in others:
+            where = ", ".join(loc.path for loc in f.locations) or "image config"
+            table.add_row(
+                Text(f.severity.name, style=_SEVERITY_STYLE[f.severity]),
+                Text(str(f.kind)),
+                Text(f.id),
+                Text(where),
+                Text(_layer_index(result, f.layer)),
+                Text(f.title[:100]),
+            )
+        console.print(table)
+    for warning in result.warnings:
+        console.print(Text(f"warning: {warning}", style="yellow"))
+    return buf.getvalue()
+
+
+def render_scan(result: ScanResult, fmt: str, *, width: int = 120, color: bool = False) -> str:
+    if fmt == "json":
+        return to_json(result)
+    if fmt == "table":
+        return to_table(result, width=width, color=color)
+    if fmt == "sarif":
+        from imgsec.report.sarif import to_sarif
+
+        return to_sarif(result)
+    if fmt == "cyclonedx":
+        from imgsec.report.cyclonedx_vex import to_cyclonedx
+
+        return to_cyclonedx(result)
+    if fmt == "html":
+        from imgsec.report.html import to_html
+
+        return to_html(result)
+    raise UsageError(f"unknown --format {fmt!r}; choose one of {', '.join(SCAN_FORMATS)}")
