@@ -79,7 +79,9 @@ def _tar(files: list[tuple[str, bytes]]) -> bytes:
 
 
 def _layers() -> list[tuple[bytes, str]]:
-    fake_key = "AKIA" + "IOSFODNN7" + "EXAMPLE"  # AWS's documented example key id, split to keep scanners calm
+    fake_key = (
+        "AKIA" + "IOSFODNN7" + "EXAMPLE"
+    )  # AWS's documented example key id, split to keep scanners calm
     return [
         (
             _tar([("etc/os-release", _OS_RELEASE), ("var/lib/dpkg/status", _status())]),
@@ -132,7 +134,10 @@ def build_demo_image(cache_dir: Path) -> Path:
         "os": "linux",
         "created": "2023-06-10T00:00:00Z",
         "config": {"Env": ["PATH=/usr/local/bin:/usr/bin:/bin"], "Cmd": ["/bin/bash"]},
-        "rootfs": {"type": "layers", "diff_ids": ["sha256:" + hashlib.sha256(t).hexdigest() for t, _ in layers]},
+        "rootfs": {
+            "type": "layers",
+            "diff_ids": ["sha256:" + hashlib.sha256(t).hexdigest() for t, _ in layers],
+        },
         "history": [{"created_by": why} for _, why in layers],
     }
     config_desc = _blob(tmp, json.dumps(config, sort_keys=True).encode())

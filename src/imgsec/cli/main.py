@@ -19,7 +19,7 @@ app = typer.Typer(
 )
 
 # Each module exposes ``register(app)``; add a new command group by adding its module name here.
-_COMMAND_MODULES: tuple[str, ...] = ("sbom", "scan", "db", "sign", "lint", "registry")
+_COMMAND_MODULES: tuple[str, ...] = ("sbom", "scan", "demo", "db", "sign", "lint", "registry")
 
 
 def _version(value: bool) -> None:
