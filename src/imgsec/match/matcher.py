@@ -212,7 +212,9 @@ def _evaluate(aff: Affected, installed: str, parsed: Comparable, parse: Parser) 
     if not hit and aff.versions:
         if installed in aff.versions:
             hit = True
-        else:
+        elif not aff.ranges:
+            # Equal under the scheme but spelled differently (PEP 440 "1.1" == "1.1.0"). With
+            # ranges present the lists only enumerate them, so the ranges already decided.
             for v in aff.versions:
                 try:
                     if parse(v) == parsed:
