@@ -82,8 +82,9 @@ def parse_header_blob(blob: bytes) -> RpmHeader:
 
     strings: dict[int, str] = {}
     epoch: int | None = None
-    for i in range(il):
-        tag, typ, offset, count = _ENTRY.unpack_from(blob, 8 + i * _ENTRY.size)
+    for tag, typ, offset, count in _ENTRY.iter_unpack(blob[8:data_start]):
+        if tag != TAG_EPOCH and tag not in _STRING_TAGS:
+            continue
         if tag == TAG_EPOCH:
             if typ != _TYPE_INT32 or count < 1 or offset < 0 or offset + 4 > dl:
                 raise HeaderError("EPOCH tag is not an in-bounds INT32")
