@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,20 +16,14 @@ from imgsec.match.versions import parse_pep440
 from imgsec.sbom.model import Distro, Location, Package, PackageType
 from imgsec.vulndb.store import VulnDB
 from imgsec.vulndb.update import build_database
+from tests.unit.vulndbhelp import VULNDATA, real_db_path
 
-VULNDATA = Path(
-    os.environ.get("IMGSEC_VULNDATA", Path(__file__).resolve().parents[3] / "shared" / "vulndata")
-)
 BOOKWORM = Distro(id="debian", version_id="12", version_codename="bookworm")
 
 
 @pytest.fixture(scope="module")
-def real_db(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VulnDB]:
-    if not VULNDATA.is_dir():
-        pytest.skip(f"offline mirror {VULNDATA} not present")
-    path = tmp_path_factory.mktemp("realdb") / "imgsec.db"
-    build_database(str(VULNDATA), path)
-    with VulnDB(path) as db:
+def real_db() -> Iterator[VulnDB]:
+    with VulnDB(real_db_path()) as db:
         yield db
 
 

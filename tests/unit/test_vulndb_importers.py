@@ -5,11 +5,9 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import re
 import sqlite3
 import zipfile
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,20 +15,14 @@ import pytest
 
 from imgsec.vulndb.store import VulnDB
 from imgsec.vulndb.update import build_database
+from tests.unit.vulndbhelp import VULNDATA, real_db_path
 
-VULNDATA = Path(
-    os.environ.get("IMGSEC_VULNDATA", Path(__file__).resolve().parents[3] / "shared" / "vulndata")
-)
 needs_mirror = pytest.mark.skipif(not VULNDATA.is_dir(), reason=f"offline mirror {VULNDATA} not present")
 
 
 @pytest.fixture(scope="module")
-def real_db(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    if not VULNDATA.is_dir():
-        pytest.skip(f"offline mirror {VULNDATA} not present")
-    path = tmp_path_factory.mktemp("realdb") / "imgsec.db"
-    build_database(str(VULNDATA), path)
-    yield path
+def real_db() -> Path:
+    return real_db_path()
 
 
 def sources(path: Path) -> dict[str, Any]:
