@@ -160,3 +160,13 @@ def test_rejections_exit_codes_and_reasons(workdir: tuple[Path, BuiltImage]) -> 
     no_identity = run(["sign", image, "--key", "cosign.key"], cwd)
     assert no_identity.returncode == 2
     assert "--identity" in no_identity.stderr
+
+
+def test_keyless_flags_come_together(workdir: tuple[Path, BuiltImage]) -> None:
+    cwd, built = workdir
+    partial = run(["verify", f"oci:{built.layout}:v1", "--certificate-identity", "dev@example.com"], cwd)
+    assert partial.returncode == 2
+    assert "--certificate-oidc-issuer and --trusted-root" in partial.stderr
+    nothing = run(["verify", f"oci:{built.layout}:v1"], cwd)
+    assert nothing.returncode == 2
+    assert "--key" in nothing.stderr

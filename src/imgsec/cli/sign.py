@@ -35,6 +35,7 @@ from imgsec.cli.common import (
 from imgsec.config import Config
 from imgsec.errors import InputError, UsageError
 from imgsec.image.sources import RegistryOptions
+from imgsec.signing.keyless import KeylessPolicy
 from imgsec.signing.keys import (
     Signer,
     Verifier,
@@ -105,6 +106,24 @@ def _load_verifiers(paths: list[Path]) -> list[Verifier]:
     if not paths:
         raise UsageError("give at least one public key with --key")
     return [load_public_key_file(p) for p in paths]
+
+
+def _keyless_policy(identity: str | None, issuer: str | None, root: Path | None) -> KeylessPolicy | None:
+    given = [v is not None for v in (identity, issuer, root)]
+    if not any(given):
+        return None
+    if not all(given) or root is None or identity is None or issuer is None:
+        raise UsageError(
+            "keyless verification needs all of --certificate-identity, --certificate-oidc-issuer and --trusted-root"
+        )
+    from imgsec.signing.keyless import load_trusted_root
+
+    try:
+        with root.open("rb") as fh:
+            data = fh.read(16 * 1024 * 1024 + 1)
+    except OSError as exc:
+        raise InputError(f"cannot read --trusted-root {root}: {exc.strerror or exc}") from exc
+    return KeylessPolicy(identity=identity, issuer=issuer, root=load_trusted_root(data, str(root)))
 
 
 def _annotations(pairs: list[str] | None) -> dict[str, str]:
@@ -281,7 +300,32 @@ def sign(
 @handle_errors
 def verify(
     image: ImageArg,
-    key: VerifyKeysOpt,
+    key: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--key", help="Public key PEM; repeat for several (any one verifying is enough).", dir_okay=False
+        ),
+    ] = None,
+    certificate_identity: Annotated[
+        str | None,
+        typer.Option(
+            "--certificate-identity", help="Keyless: the signer's identity (certificate SAN), exact."
+        ),
+    ] = None,
+    certificate_oidc_issuer: Annotated[
+        str | None,
+        typer.Option(
+            "--certificate-oidc-issuer", help="Keyless: the OIDC issuer recorded in the certificate, exact."
+        ),
+    ] = None,
+    trusted_root: Annotated[
+        Path | None,
+        typer.Option(
+            "--trusted-root",
+            help="Keyless: sigstore trusted_root.json (Fulcio CAs, Rekor keys).",
+            dir_okay=False,
+        ),
+    ] = None,
     annotation: AnnotationsOpt = None,
     signature_repo: SigRepoOpt = None,
     identity: Annotated[
@@ -300,7 +344,7 @@ def verify(
     insecure: InsecureOpt = False,
     config: ConfigOpt = None,
 ) -> None:
-    """Verify IMAGE's cosign signatures with one or more public keys; exit 1 with the reason if none verify."""
+    """Verify IMAGE's cosign signatures (public keys, or keyless offline); exit 1 with the reason if none verify."""
     from imgsec.signing.targets import open_target
     from imgsec.signing.verify import verify_signatures
 
@@ -308,17 +352,28 @@ def verify(
     chosen = resolve_format(fmt, OUTPUT_FORMATS)
     if identity and ignore_identity:
         raise UsageError("--identity and --ignore-identity contradict each other")
-    verifiers = _load_verifiers(key)
+    keyless = _keyless_policy(certificate_identity, certificate_oidc_issuer, trusted_root)
+    verifiers = [load_public_key_file(p) for p in key or []]
+    if not verifiers and keyless is None:
+        raise UsageError(
+            "give a public key with --key, or a keyless signer with --certificate-identity, "
+            "--certificate-oidc-issuer and --trusted-root"
+        )
     registry = _registry_options(username, password_stdin, ca_cert, insecure)
     with open_target(image, registry=registry, signature_repo=_signature_repo(signature_repo, config)) as res:
         expected = None if ignore_identity else (identity or res.target.identity)
         good = verify_signatures(
-            res.store, res.target, verifiers, expected_identity=expected, annotations=_annotations(annotation)
+            res.store,
+            res.target,
+            verifiers,
+            expected_identity=expected,
+            annotations=_annotations(annotation),
+            keyless=keyless,
         )
     if not quiet:
         err_console.print(
-            f"Verified {len(good)} signature(s) on {image} ({res.target.digest}): signature over the payload with "
-            f"the given key, signed digest, payload type{', docker-reference' if expected else ''}"
+            f"Verified {len(good)} signature(s) on {image} ({res.target.digest}): signature over the payload "
+            f"({'key or ' if verifiers else ''}{'keyless certificate, Rekor SET' if keyless else 'given key'}), signed digest, payload type{', docker-reference' if expected else ''}"
             f"{', annotations' if annotation else ''}",
             markup=False,
         )

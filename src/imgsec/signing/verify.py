@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from imgsec.errors import InputError, VerificationError
+from imgsec.signing.keyless import KeylessError, KeylessPolicy, verify_keyless
 from imgsec.signing.keys import Verifier
 from imgsec.signing.manifest import (
     ATTESTATION_SUFFIX,
@@ -95,6 +96,30 @@ def _fail(target: Target, what: str, location: str, reasons: list[str]) -> Verif
     )
 
 
+def _authenticate(
+    layer: SignatureLayer,
+    payload: bytes,
+    signature: bytes,
+    verifiers: Sequence[Verifier],
+    keyless: KeylessPolicy | None,
+) -> str:
+    """Who signed: a given public key, or a keyless certificate the policy accepts; else _Rejected."""
+    reasons: list[str] = []
+    if verifiers:
+        key = next((v for v in verifiers if v.verify(signature, payload)), None)
+        if key is not None:
+            return key.source
+        reasons.append("the signature does not verify with any of the given keys")
+    if keyless is not None:
+        try:
+            result = verify_keyless(layer.annotations, payload, signature, keyless)
+        except KeylessError as exc:
+            reasons.append(f"keyless: {exc}")
+        else:
+            return f"{result.identity} ({result.issuer}, Rekor #{result.log_index} at {result.signed_at.isoformat()})"
+    raise _Rejected("; ".join(reasons))
+
+
 def _check_signature_layer(
     store: SignatureStore,
     target: Target,
@@ -102,6 +127,7 @@ def _check_signature_layer(
     verifiers: Sequence[Verifier],
     expected_identity: str | None,
     annotations: Mapping[str, str],
+    keyless: KeylessPolicy | None = None,
 ) -> VerifiedSignature:
     if layer.media_type != SIMPLESIGNING_MEDIA_TYPE:
         raise _Rejected(f"media type {layer.media_type!r} is not {SIMPLESIGNING_MEDIA_TYPE}")
@@ -113,9 +139,7 @@ def _check_signature_layer(
         payload = store.get_blob(layer.digest, layer.size, MAX_PAYLOAD_SIZE)
     except InputError as exc:
         raise _Rejected(str(exc)) from exc
-    key = next((v for v in verifiers if v.verify(signature, payload)), None)
-    if key is None:
-        raise _Rejected("the signature does not verify with any of the given keys")
+    signed_by = _authenticate(layer, payload, signature, verifiers, keyless)
     try:
         parsed = parse_simple_signing(payload)
     except InputError as exc:
@@ -132,7 +156,7 @@ def _check_signature_layer(
             raise _Rejected(f"annotation {name!r} is missing from the payload")
         if optional[name] != value:
             raise _Rejected(f"annotation {name}={optional[name]!r}, required {value!r}")
-    return VerifiedSignature(parsed, payload, key.source, layer.digest)
+    return VerifiedSignature(parsed, payload, signed_by, layer.digest)
 
 
 def verify_signatures(
@@ -142,17 +166,27 @@ def verify_signatures(
     *,
     expected_identity: str | None,
     annotations: Mapping[str, str] | None = None,
+    keyless: KeylessPolicy | None = None,
 ) -> list[VerifiedSignature]:
-    """Every signature on ``target`` that passes all checks; VerificationError with reasons if none."""
-    if not verifiers:
-        raise InputError("verification needs at least one public key (--key)")
+    """Every signature on ``target`` that passes all checks; VerificationError with reasons if none.
+
+    A signature is accepted when one of ``verifiers`` verifies it, or (with ``keyless``) when its
+    Fulcio certificate and Rekor bundle pass :func:`imgsec.signing.keyless.verify_keyless`.
+    """
+    if not verifiers and keyless is None:
+        raise InputError(
+            "verification needs a public key (--key) or a keyless identity "
+            "(--certificate-identity, --certificate-oidc-issuer, --trusted-root)"
+        )
     location, layers = _layers(store, target, SIGNATURE_SUFFIX, "signatures", SIGNATURE_ARTIFACT_TYPE)
     good: list[VerifiedSignature] = []
     reasons: list[str] = []
     for i, layer in enumerate(layers):
         try:
             good.append(
-                _check_signature_layer(store, target, layer, verifiers, expected_identity, annotations or {})
+                _check_signature_layer(
+                    store, target, layer, verifiers, expected_identity, annotations or {}, keyless
+                )
             )
         except _Rejected as exc:
             reasons.append(f"signature {i + 1}: {exc}")
