@@ -12,6 +12,7 @@ them (it reads C strings and aborts the process on strings it cannot encode).
 
 from __future__ import annotations
 
+import functools
 import re
 import shlex
 from collections.abc import Mapping
@@ -97,7 +98,7 @@ class Instruction:
                 out.append(f[len(prefix) + 1 :])
         return out
 
-    @property
+    @functools.cached_property
     def mounts(self) -> list[dict[str, str]]:
         """``RUN --mount=type=secret,id=x`` as ``[{"type": "secret", "id": "x"}]``."""
         out = []
@@ -110,7 +111,7 @@ class Instruction:
             out.append(fields)
         return out
 
-    @property
+    @functools.cached_property
     def shell_script(self) -> str:
         """The shell text a ``RUN`` (or shell-form ``CMD``/``ENTRYPOINT``) executes, heredoc scripts included.
 
@@ -237,6 +238,8 @@ def expand(text: str, variables: Mapping[str, str | None]) -> tuple[str | None, 
 
 def unquote(word: str) -> str:
     """Remove shell quoting from an ``ENV``/``LABEL`` key or value the way BuildKit's lexer does."""
+    if not any(c in word for c in "\"'\\"):
+        return word
     try:
         parts = shlex.split(word, posix=True)
     except ValueError:

@@ -155,13 +155,14 @@ def package_op(cmd: SimpleCommand) -> PkgOp | None:
     return PkgOp(manager, name, action, tuple(packages), tuple(options), virtual)
 
 
-def package_ops(instr: Instruction) -> list[PkgOp]:
-    out = []
-    for cmd in commands(instr):
-        op = package_op(cmd)
-        if op is not None:
-            out.append(op)
-    return out
+@functools.lru_cache(maxsize=4096)
+def _package_ops(script: str) -> tuple[PkgOp, ...]:
+    return tuple(op for op in (package_op(cmd) for cmd in _commands(script)) if op is not None)
+
+
+def package_ops(instr: Instruction) -> tuple[PkgOp, ...]:
+    """The package-manager commands a RUN executes (cached per script)."""
+    return _package_ops(instr.shell_script) if instr.keyword == "RUN" else ()
 
 
 def package_name(spec: str) -> str:
