@@ -251,6 +251,8 @@ def gocheck() -> Path:
             timeout=300,
             env=_go_env(out),
         )
+        # The build cache (the compiled standard library) is not needed once the binary exists.
+        shutil.rmtree(out / ".gocache", ignore_errors=True)
 
     key = hashlib.sha256(GO_SOURCE.encode()).hexdigest()[:16]
     return cached_build("gocheck", key, build) / "gocheck"
