@@ -278,6 +278,20 @@ def hand_db(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VulnDB]:
                 aliases=["CVE-2099-1111"],
                 severity=[{"type": "CVSS_V3", "score": "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H"}],
             ),
+            rec(
+                "GHSA-mmmm-mmmm-mmmm",
+                "PyPI",
+                "labelled",
+                [{"introduced": "0"}, {"fixed": "1.0"}],
+                database_specific={"severity": "MODERATE"},
+            ),
+            rec(
+                "PYSEC-9999-7",
+                "PyPI",
+                "old-cvss",
+                [{"introduced": "0"}, {"fixed": "1.0"}],
+                severity=[{"type": "CVSS_V2", "score": "AV:N/AC:L/Au:N/C:C/I:C/A:C"}],
+            ),
             # events out of order (allowed by the schema)
             rec("PYSEC-9999-6", "PyPI", "unordered", [{"fixed": "2.0"}, {"introduced": "1.0"}]),
         ],
@@ -377,6 +391,15 @@ def test_aliases_merge_two_advisories(hand_db: VulnDB) -> None:
     # The only score is the GHSA's vector; 9.8 is CRITICAL.
     assert f.severity is Severity.CRITICAL and f.severity_source == "cvss:osv:3.1"
     assert f.fixed_versions == ("1.0",)
+
+
+def test_severity_from_label_and_cvss_v2(hand_db: VulnDB) -> None:
+    # GitHub's "MODERATE" is MEDIUM; a CVSS v2 10.0 is "High", the top of the v2 scale (NVD bands).
+    [f] = match_packages([py("labelled", "0.1")], None, hand_db)
+    assert (f.severity, f.severity_source) == (Severity.MEDIUM, "advisory:GHSA-mmmm-mmmm-mmmm")
+    [f] = match_packages([py("old-cvss", "0.1")], None, hand_db)
+    assert (f.severity, f.severity_source) == (Severity.HIGH, "cvss:osv:2.0")
+    assert [c.score for c in f.cvss] == [10.0]
 
 
 def test_maven_log4shell(hand_db: VulnDB) -> None:

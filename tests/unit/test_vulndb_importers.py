@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from imgsec.vulndb.store import VulnDB
 from imgsec.vulndb.update import build_database
@@ -436,3 +438,117 @@ def test_empty_mirror_is_an_input_error(tmp_path: Path) -> None:
         build_database(str(tmp_path / "empty"), tmp_path / "db" / "imgsec.db")
     assert not (tmp_path / "db" / "imgsec.db").exists()
     assert list((tmp_path / "db").iterdir()) == []
+
+
+# --- hostile input: any JSON shape is counted or refused, never a crash ----------------------------
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
+    lambda children: (
+        st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=8), children, max_size=3)
+    ),
+    max_leaves=12,
+)
+FIELDS = [
+    "id",
+    "affected",
+    "package",
+    "ranges",
+    "events",
+    "versions",
+    "aliases",
+    "severity",
+    "withdrawn",
+    "ecosystem",
+    "name",
+    "type",
+    "introduced",
+    "fixed",
+    "releases",
+    "status",
+    "fixed_version",
+    "packages",
+    "pkg",
+    "secfixes",
+    "distroversion",
+    "cveMetadata",
+    "containers",
+    "metrics",
+]
+
+
+def mutate(base: Any, data: st.DataObject) -> Any:
+    """Replace one random node of ``base`` with arbitrary JSON."""
+    if isinstance(base, dict) and base and data.draw(st.booleans()):
+        key = data.draw(st.sampled_from(sorted(base)))
+        return {**base, key: mutate(base[key], data)}
+    if isinstance(base, list) and base and data.draw(st.booleans()):
+        i = data.draw(st.integers(0, len(base) - 1))
+        return [*base[:i], mutate(base[i], data), *base[i + 1 :]]
+    return data.draw(json_values | st.dictionaries(st.sampled_from(FIELDS), json_values, max_size=3))
+
+
+SEEDS: dict[str, Any] = {
+    "osv": rec(
+        "GHSA-1",
+        "npm",
+        "x",
+        [{"introduced": "0"}, {"fixed": "1.0.0"}],
+        aliases=["CVE-1"],
+        severity=[{"type": "CVSS_V3", "score": "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H"}],
+    ),
+    "tracker": debian_tracker_doc(),
+    "secdb": {
+        "distroversion": "v3.18",
+        "packages": [{"pkg": {"name": "a", "secfixes": {"1.0-r1": ["CVE-1"]}}}],
+    },
+    "cve": {
+        "dataType": "CVE_RECORD",
+        "cveMetadata": {"cveId": "CVE-2099-1"},
+        "containers": {
+            "cna": {"metrics": [{"cvssV3_1": {"vectorString": "CVSS:3.1/AV:N", "baseScore": 5}}]},
+            "adp": [{"metrics": [{"other": {"type": "kev", "content": {}}}]}],
+        },
+    },
+}
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(kind=st.sampled_from(sorted(SEEDS)), data=st.data())
+def test_hostile_documents_never_crash_an_importer(tmp_path: Path, kind: str, data: st.DataObject) -> None:
+    from imgsec.errors import InputError
+    from imgsec.vulndb.importers.alpine_secdb import import_secdb_document
+    from imgsec.vulndb.importers.base import Problems
+    from imgsec.vulndb.importers.cve5 import import_cve_record
+    from imgsec.vulndb.importers.debian_tracker import import_tracker
+    from imgsec.vulndb.importers.osv import import_osv_record
+    from imgsec.vulndb.store import DBWriter
+
+    doc = mutate(SEEDS[kind], data)
+    db = tmp_path / f"fuzz-{data.draw(st.integers(0, 10**9))}.db"
+    writer = DBWriter(db)
+    try:
+        if kind == "osv":
+            import_osv_record(doc, writer, "osv:npm", Problems("osv:npm"), where="fuzz")
+        elif kind == "tracker":
+            f = db.with_suffix(".json")
+            f.write_text(json.dumps(doc))
+            import_tracker(f, writer)
+        elif kind == "secdb":
+            import_secdb_document(doc, writer, where="fuzz")
+        else:
+            import_cve_record(doc, writer, Problems("cve"), where="fuzz")
+        writer.commit("2024-01-01T00:00:00Z")
+    except InputError:
+        pass
+    finally:
+        writer.close()
+
+
+def test_alias_must_be_a_list(tmp_path: Path) -> None:
+    mirror = tmp_path / "mirror"
+    bad = rec("GHSA-2", "npm", "y", [{"introduced": "0"}, {"fixed": "1.0.0"}], aliases="CVE-2099-0001")
+    osv_zip(mirror / "osv" / "npm" / "all.zip", {"GHSA-2.json": bad})
+    db = tmp_path / "imgsec.db"
+    build_database(str(mirror), db)
+    assert query(db, "SELECT alias FROM alias") == []  # not one alias per character

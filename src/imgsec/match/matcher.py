@@ -54,6 +54,8 @@ _URGENCY: dict[str, Severity] = {
     "low": Severity.LOW,
     "unimportant": Severity.LOW,
 }
+#: Advisory labels that are not Severity names (GitHub's "MODERATE").
+_LABELS = {"MODERATE": "MEDIUM", "IMPORTANT": "HIGH", "NEGLIGIBLE": "LOW", "NONE": "UNKNOWN"}
 #: Preference among CVSS versions: v3 first (what most advisories and peers report), then v4, v2.
 _CVSS_ORDER = {"3.1": 0, "3.0": 1, "4.0": 2, "2.0": 3}
 
@@ -389,13 +391,15 @@ class Matcher:
         severity_source = ""
         if best is not None:
             severity = Severity.from_cvss_score(best.score)
+            if best.version == "2.0":
+                severity = min(severity, Severity.HIGH)  # CVSS v2 bands stop at High (7.0-10.0)
             severity_source = f"cvss:{best.source}:{best.version}"
         else:
             severity = Severity.UNKNOWN
             for a in advs:
                 if a.severity:
                     try:
-                        severity = Severity.parse(a.severity)
+                        severity = Severity.parse(_LABELS.get(a.severity, a.severity))
                         severity_source = f"advisory:{a.id}"
                         break
                     except ValueError:

@@ -12,6 +12,7 @@ import json
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -378,6 +379,14 @@ class VulnDB:
             for r in self._in("SELECT vuln_id, title FROM cve_info WHERE vuln_id IN ({})", vuln_ids)
             if r[1]
         }
+
+    def built_at(self) -> datetime | None:
+        """When the database was built (UTC), for maximum-age checks; None if unrecorded."""
+        row = self._conn.execute("SELECT value FROM schema_info WHERE key = 'built_at'").fetchone()
+        try:
+            return datetime.strptime(row[0], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC) if row else None
+        except ValueError:
+            return None
 
     def status(self) -> DBStatus:
         built = self._conn.execute("SELECT value FROM schema_info WHERE key = 'built_at'").fetchone()

@@ -81,8 +81,8 @@ def import_osv_record(
         # Kept (its aliases still name the flaw) but it can match nothing.
         problems.add("no comparable affected range", rec_id, record=False)
 
-    aliases = tuple(a for a in data.get("aliases") or () if isinstance(a, str) and a)
-    related = tuple(a for a in data.get("related") or () if isinstance(a, str) and a)
+    aliases = _str_list(data.get("aliases"))
+    related = _str_list(data.get("related"))
     summary = _str(data.get("summary"))
     if summary is None and (details := _str(data.get("details"))):
         summary = details.strip().splitlines()[0][:200] if details.strip() else None
@@ -104,6 +104,11 @@ def import_osv_record(
     writer.add_affected(affected)
     writer.add_cvss(_severity(rec_id, data.get("severity"), problems))
     return True
+
+
+def _str_list(value: Any) -> tuple[str, ...]:
+    """The non-empty strings of a JSON list; anything else (a bare string, an object) gives ()."""
+    return tuple(v for v in value if isinstance(v, str) and v) if isinstance(value, list) else ()
 
 
 def _urls(refs: Any) -> tuple[str, ...]:
@@ -151,10 +156,7 @@ def _affected(rec_id: str, entry: Any, source: str, problems: Problems) -> Affec
             problems.add("unparseable version", f"{rec_id}: {exc}", record=False)
             continue
         ranges.append(events)
-    raw_versions = entry.get("versions") or []
-    versions = (
-        tuple(v for v in raw_versions if isinstance(v, str) and v) if isinstance(raw_versions, list) else ()
-    )
+    versions = _str_list(entry.get("versions"))
     if not ranges and not versions:
         # Nothing comparable is left (e.g. only GIT ranges): the entry cannot match anything.
         return None
