@@ -167,3 +167,8 @@ def test_list_rules(tmp_path: Path) -> None:
 def test_no_arguments_is_a_usage_error(tmp_path: Path) -> None:
     proc = run([], tmp_path)
     assert proc.returncode == 2 and b"no Dockerfile given" in proc.stderr
+
+
+def test_unknown_rule_to_disable_is_a_usage_error(tmp_path: Path) -> None:
+    proc = run(["-f", "json", "--disable", "IS-DF-999", str(CLEAN)], tmp_path)
+    assert proc.returncode == 2 and b"IS-DF-999" in proc.stderr and proc.stdout == b""

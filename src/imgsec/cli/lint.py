@@ -25,7 +25,16 @@ from imgsec.cli.common import (
 )
 from imgsec.config import Config
 from imgsec.errors import UsageError
-from imgsec.lint import ALL_RULES, FileResult, LintConfig, Severity, failed, lint_bytes, lint_paths
+from imgsec.lint import (
+    ALL_RULES,
+    RULES_BY_ID,
+    FileResult,
+    LintConfig,
+    Severity,
+    failed,
+    lint_bytes,
+    lint_paths,
+)
 from imgsec.lint.config import resolve_lint_config
 from imgsec.lint.output import render_checkstyle, render_json, render_sarif
 from imgsec.lint.parse import MAX_DOCKERFILE_BYTES
@@ -142,6 +151,11 @@ def register(app: typer.Typer) -> None:
             failure_threshold=failure_threshold,
             build_args=build_arg,
         )
+        unknown = sorted(cfg.disabled_rules - set(RULES_BY_ID))
+        if unknown:
+            raise UsageError(
+                f"unknown rule ID(s) to disable: {', '.join(unknown)}; see imgsec lint --list-rules"
+            )
         results: list[FileResult] = []
         for p in paths:
             if str(p) == "-":
