@@ -112,7 +112,11 @@ def test_npm_last_affected_is_inclusive(real_db: VulnDB) -> None:
     hit = m.match([pkg("bassmaster", "1.5.1", PackageType.NPM, "pkg:npm/bassmaster@1.5.1")], None).findings
     f = by_id(hit, "NSWG-ECO-1")
     assert f is not None and f.id == "CVE-2014-7205"
-    assert f.status is FixStatus.NOT_FIXED and f.fixed_versions == ()  # no fixed event in a <= range
+    # A "<=" range has no fixed event; the upgrade target comes from the advisory's
+    # patched_versions (">=1.5.2", "Update to bassmaster version 1.5.2 or greater").
+    record = osv_record(VULNDATA / "osv" / "npm" / "all.zip", "NSWG-ECO-1.json")
+    assert record["database_specific"]["patched_versions"] == ">=1.5.2"
+    assert f.status is FixStatus.FIXED and f.fixed_versions == ("1.5.2",)
     assert f.severity_source == "cvss:osv:3.0"  # no CVE record: the advisory's own vector
     ok = m.match([pkg("bassmaster", "1.5.2", PackageType.NPM, "pkg:npm/bassmaster@1.5.2")], None).findings
     assert by_id(ok, "NSWG-ECO-1") is None

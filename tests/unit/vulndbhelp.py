@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from imgsec.vulndb.update import build_database
-from tests.fixtures._cache import cached_build
+from tests.fixtures._cache import cached_build, prune_cache
 
 VULNDATA = Path(
     os.environ.get("IMGSEC_VULNDATA", Path(__file__).resolve().parents[3] / "shared" / "vulndata")
@@ -34,7 +34,9 @@ def real_db_path() -> Path:
     """``imgsec.db`` built from the real mirror (skips the test when the mirror is absent)."""
     if not VULNDATA.is_dir():
         pytest.skip(f"offline mirror {VULNDATA} not present")
-    entry = cached_build("vulndb-real", _builder_key(), _build)
+    key = _builder_key()
+    prune_cache({"vulndb-real": key})  # databases built by older code are never used again
+    entry = cached_build("vulndb-real", key, _build)
     return entry / "imgsec.db"
 
 

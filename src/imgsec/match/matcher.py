@@ -224,6 +224,12 @@ def _evaluate(aff: Affected, installed: str, parsed: Comparable, parse: Parser) 
                         break
                 except UnparseableVersion:
                     continue
+    if hit and not fixed and aff.fixed_hint:
+        try:
+            if parsed < parse(aff.fixed_hint):
+                fixed.append(aff.fixed_hint)
+        except UnparseableVersion:
+            pass
     return _Hit(aff, tuple(dict.fromkeys(fixed))) if hit else None
 
 

@@ -47,7 +47,8 @@ CREATE TABLE IF NOT EXISTS affected (
     status TEXT NOT NULL,   -- imgsec.findings.FixStatus value
     ranges TEXT NOT NULL DEFAULT '[]',    -- JSON [[{"introduced": "0"}, {"fixed": "1.2"}], ...]
     versions TEXT NOT NULL DEFAULT '[]',  -- JSON explicit affected versions
-    urgency TEXT                          -- Debian tracker urgency, raw
+    urgency TEXT,                         -- Debian tracker urgency, raw
+    fixed_hint TEXT                       -- upgrade target named outside the ranges (npm "<=X" advisories)
 );
 CREATE TABLE IF NOT EXISTS cvss (
     vuln_id TEXT NOT NULL,
@@ -107,6 +108,7 @@ class Affected:
     ranges: tuple[tuple[Event, ...], ...] = ()
     versions: tuple[str, ...] = ()
     urgency: str | None = None
+    fixed_hint: str | None = None
 
 
 @dataclass(frozen=True)
@@ -213,6 +215,7 @@ class DBWriter:
                 _ranges_json(r.ranges),
                 json.dumps(list(r.versions)),
                 r.urgency,
+                r.fixed_hint,
             )
             for r in rows
         )
@@ -254,7 +257,7 @@ class DBWriter:
         if self._alias:
             c.executemany("INSERT OR IGNORE INTO alias VALUES (?, ?, ?)", self._alias)
         if self._aff:
-            c.executemany("INSERT INTO affected VALUES (?, ?, ?, ?, ?, ?, ?, ?)", self._aff)
+            c.executemany("INSERT INTO affected VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", self._aff)
         if self._cvss:
             c.executemany("INSERT INTO cvss VALUES (?, ?, ?, ?, ?)", self._cvss)
         self._adv, self._alias, self._aff, self._cvss = [], [], [], []
@@ -317,12 +320,14 @@ class VulnDB:
     def affected(self, ecosystem: str, name: str) -> list[Affected]:
         """Every affected entry for a package (``name`` already normalised)."""
         rows = self._conn.execute(
-            "SELECT advisory_id, source, ecosystem, name, status, ranges, versions, urgency "
+            "SELECT advisory_id, source, ecosystem, name, status, ranges, versions, urgency, fixed_hint "
             "FROM affected WHERE ecosystem = ? AND name = ?",
             (ecosystem, name),
         ).fetchall()
         return [
-            Affected(r[0], r[1], r[2], r[3], r[4], _ranges_from_json(r[5]), tuple(json.loads(r[6])), r[7])
+            Affected(
+                r[0], r[1], r[2], r[3], r[4], _ranges_from_json(r[5]), tuple(json.loads(r[6])), r[7], r[8]
+            )
             for r in rows
         ]
 

@@ -8,6 +8,8 @@ packages). Anything malformed is counted per kind and skipped, never fatal.
 
 from __future__ import annotations
 
+import dataclasses
+import re
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -72,10 +74,14 @@ def import_osv_record(
             return True
         writer.delete_advisory(rec_id)
 
+    db_specific = data.get("database_specific")
+    hint = _patched_hint(db_specific)
     affected: list[Affected] = []
     for entry in affected_raw:
         row = _affected(rec_id, entry, source, problems)
         if row is not None:
+            if hint is not None and row.status != FixStatus.FIXED:
+                row = dataclasses.replace(row, fixed_hint=hint)
             affected.append(row)
     if not affected:
         # Kept (its aliases still name the flaw) but it can match nothing.
@@ -86,7 +92,6 @@ def import_osv_record(
     summary = _str(data.get("summary"))
     if summary is None and (details := _str(data.get("details"))):
         summary = details.strip().splitlines()[0][:200] if details.strip() else None
-    db_specific = data.get("database_specific")
     label = db_specific.get("severity") if isinstance(db_specific, dict) else None
     writer.add_advisory(
         Advisory(
@@ -104,6 +109,24 @@ def import_osv_record(
     writer.add_affected(affected)
     writer.add_cvss(_severity(rec_id, data.get("severity"), problems))
     return True
+
+
+_PATCHED = re.compile(r"^\s*>=\s*v?(\d+\.\d+\.\d+(?:-[0-9A-Za-z.-]+)?)\s*$")
+
+
+def _patched_hint(db_specific: Any) -> str | None:
+    """The upgrade target of an npm advisory whose range ends in ``last_affected``.
+
+    The mirror's npm records keep ``patched_versions`` (e.g. ``">=1.5.2"``) in
+    ``database_specific`` only, because a ``fixed`` event there would also cover the target's
+    prereleases. A single ``>=X`` is taken as the version to upgrade to; anything more complex
+    (unions, upper bounds) is left alone rather than guessed.
+    """
+    if not isinstance(db_specific, dict):
+        return None
+    patched = db_specific.get("patched_versions")
+    m = _PATCHED.match(patched) if isinstance(patched, str) else None
+    return m.group(1) if m else None
 
 
 def _str_list(value: Any) -> tuple[str, ...]:
