@@ -437,7 +437,7 @@ def test_empty_mirror_is_an_input_error(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="holds none of"):
         build_database(str(tmp_path / "empty"), tmp_path / "db" / "imgsec.db")
     assert not (tmp_path / "db" / "imgsec.db").exists()
-    assert list((tmp_path / "db").iterdir()) == []
+    assert [p.name for p in (tmp_path / "db").iterdir()] == [".imgsec.db.lock"]
 
 
 # --- hostile input: any JSON shape is counted or refused, never a crash ----------------------------

@@ -132,7 +132,8 @@ def test_interrupted_update_keeps_the_previous_database(tmp_path: Path, serve: A
     assert after.built_at == before.built_at and after.counts == before.counts
     with VulnDB(dest) as db:
         assert [a.advisory_id for a in db.affected("PyPI", "a")] == ["PYSEC-1"]
-    assert sorted(p.name for p in dest.parent.iterdir()) == ["imgsec.db"]  # no temp files left
+    # no temp files or downloads left, only the writers' lock file
+    assert sorted(p.name for p in dest.parent.iterdir()) == [".imgsec.db.lock", "imgsec.db"]
 
 
 def test_readers_keep_their_snapshot_during_an_update(tmp_path: Path) -> None:
@@ -248,7 +249,7 @@ def test_failed_import_leaves_the_database_unchanged(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="no such file"):
         import_file(tmp_path / "missing.json", dest)
     assert dest.read_bytes() != before  # odd.json was imported (as a source with problems)
-    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == [".imgsec.db.lock"]
 
 
 def test_mirror_and_path_resolution(tmp_path: Path) -> None:
@@ -278,3 +279,31 @@ def test_unreachable_http_mirror_is_an_external_error(tmp_path: Path) -> None:
     s.close()  # nothing listens there now
     with pytest.raises(ExternalError):
         build_database(f"http://127.0.0.1:{port}", tmp_path / "imgsec.db")
+
+
+def test_concurrent_writers_do_not_lose_updates(tmp_path: Path) -> None:
+    """Imports racing each other (and an update) all land: writers serialise on a lock."""
+    dest = tmp_path / "imgsec.db"
+    build_database(str(make_mirror(tmp_path / "m", [osv("PYSEC-0", "PyPI", "base", "1.0")])), dest)
+    files = []
+    for i in range(6):
+        f = tmp_path / f"rec{i}.json"
+        f.write_text(json.dumps(osv(f"GHSA-{i}", "npm", f"pkg{i}", "1.0.0")))
+        files.append(f)
+    errors: list[BaseException] = []
+
+    def worker(f: Path) -> None:
+        try:
+            import_file(f, dest)
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(f,)) for f in files]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    with VulnDB(dest) as db:
+        assert all(db.affected("npm", f"pkg{i}") for i in range(6))
+        assert db.affected("PyPI", "base")

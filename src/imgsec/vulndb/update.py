@@ -14,6 +14,7 @@ the old database in place.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import logging
 import os
@@ -202,17 +203,24 @@ def _record(
 
 @contextmanager
 def _replacing(dest: Path) -> Iterator[Path]:
-    """A temp path beside ``dest`` that replaces ``dest`` if the block succeeds, else vanishes."""
+    """A temp path beside ``dest`` that replaces ``dest`` if the block succeeds, else vanishes.
+
+    Writers (update, import) take an exclusive lock on ``.<name>.lock`` for the whole block, so
+    an import that copies the live database cannot lose an update that finished meanwhile.
+    Readers never lock: they open whichever complete file ``dest`` names.
+    """
     dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
-        yield tmp
-        os.replace(tmp, dest)
-    finally:
-        tmp.unlink(missing_ok=True)
-        Path(f"{tmp}-journal").unlink(missing_ok=True)
+    with (dest.parent / f".{dest.name}.lock").open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
+        os.close(fd)
+        tmp = Path(tmp_name)
+        try:
+            yield tmp
+            os.replace(tmp, dest)
+        finally:
+            tmp.unlink(missing_ok=True)
+            Path(f"{tmp}-journal").unlink(missing_ok=True)
 
 
 def build_database(mirror_location: str, dest: Path) -> BuildReport:
