@@ -56,7 +56,9 @@ def lint_text(text: str, path: str, config: LintConfig, rules: Sequence[Rule] = 
     findings: list[Finding] = []
     suppressed = 0
     for rule in rules:
-        if rule.id in config.disabled_rules or _ignored(rule, df.global_ignores, config):
+        if rule.id in config.disabled_rules or (
+            df.global_ignores and _ignored(rule, df.global_ignores, config)
+        ):
             continue
         try:
             hits = list(rule.check(df, config))
@@ -68,7 +70,8 @@ def lint_text(text: str, path: str, config: LintConfig, rules: Sequence[Rule] = 
             if (h.line, h.detail) in seen:
                 continue
             seen.add((h.line, h.detail))
-            if _ignored(rule, df.ignores.get(h.line, frozenset()), config):
+            ignored_here = df.ignores.get(h.line)
+            if ignored_here and _ignored(rule, ignored_here, config):
                 suppressed += 1
                 continue
             findings.append(

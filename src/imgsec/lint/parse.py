@@ -178,7 +178,7 @@ class Dockerfile:
             out.append(self.stages[out[-1].base_stage])
         return out
 
-    @property
+    @functools.cached_property
     def final_chain(self) -> list[Stage]:
         return self.chain(self.final_stage)
 
