@@ -307,3 +307,18 @@ def test_concurrent_writers_do_not_lose_updates(tmp_path: Path) -> None:
     with VulnDB(dest) as db:
         assert all(db.affected("npm", f"pkg{i}") for i in range(6))
         assert db.affected("PyPI", "base")
+
+
+def test_replacing_an_osv_record_keeps_distro_rows_of_the_same_id(tmp_path: Path) -> None:
+    dest = tmp_path / "imgsec.db"
+    tracker = tmp_path / "tracker.json"
+    tracker.write_text(json.dumps({"zlib": {"CVE-2099-7": {"releases": {"bookworm": {"status": "open"}}}}}))
+    import_file(tracker, dest)
+    record = tmp_path / "CVE-2099-7.json"
+    for fixed in ("1.0", "1.1"):  # imported twice: the second replaces the first
+        record.write_text(json.dumps(osv("CVE-2099-7", "PyPI", "zlib-py", fixed)))
+        import_file(record, dest)
+    with VulnDB(dest) as db:
+        assert [a.status for a in db.affected("Debian:12", "zlib")] == ["not-fixed"]
+        [aff] = db.affected("PyPI", "zlib-py")
+        assert aff.ranges == ((("introduced", "0"), ("fixed", "1.1")),)

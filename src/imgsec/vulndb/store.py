@@ -173,8 +173,13 @@ class DBWriter:
     def delete_advisory(self, advisory_id: str) -> None:
         """Drop an advisory and everything keyed by it (used when ``db import`` replaces one)."""
         self.flush()
-        for table, col in (("advisory", "id"), ("alias", "advisory_id"), ("affected", "advisory_id")):
+        for table, col in (("advisory", "id"), ("alias", "advisory_id")):
             self._conn.execute(f"DELETE FROM {table} WHERE {col} = ?", (advisory_id,))  # noqa: S608
+        # Only OSV-shaped rows: a distro tracker's rows for the same CVE id are not this record's.
+        self._conn.execute(
+            "DELETE FROM affected WHERE advisory_id = ? AND (source LIKE 'osv:%' OR source LIKE 'import:%')",
+            (advisory_id,),
+        )
         self._conn.execute("DELETE FROM cvss WHERE vuln_id = ? AND source = 'osv'", (advisory_id,))
         self._ids.discard(advisory_id)
 
