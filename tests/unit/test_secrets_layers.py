@@ -122,7 +122,7 @@ def test_a_secret_alive_in_the_final_view_is_not_deleted(tmp_path: Path) -> None
 def test_env_labels_and_history_secrets(tmp_path: Path) -> None:
     token, arg_token = github_token(), "".join(secrets.choice(ALNUM) for _ in range(24))
     layers = [make_tar([Entry("app/run.sh", b"#!/bin/sh\nexec app\n")])]
-    config = {
+    config: dict[str, object] = {
         "config": {
             "Env": [
                 "PATH=/usr/bin",
@@ -158,7 +158,7 @@ def test_env_labels_and_history_secrets(tmp_path: Path) -> None:
 def test_history_secret_points_at_the_layer_its_step_created(tmp_path: Path) -> None:
     token = github_token()
     layers = [make_tar([Entry("a", b"a")]), make_tar([Entry("b", b"b")])]
-    config = {
+    config: dict[str, object] = {
         "history": [
             {"created_by": "ADD a /"},
             {"created_by": "ARG X=1", "empty_layer": True},
