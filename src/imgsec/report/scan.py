@@ -82,6 +82,22 @@ def _layer_index(result: ScanResult, layer: str | None) -> str:
     return ""
 
 
+def _one_line_table(
+    headers: tuple[str, ...], rows: list[list[Text]], width: int, caps: dict[str, int]
+) -> Table:
+    """A table whose rows each fit on one line of ``width``: capped columns, the title takes the rest."""
+    natural = [max([len(h)] + [r[i].cell_len for r in rows]) for i, h in enumerate(headers)]
+    widths = [min(n, caps.get(h, n)) for h, n in zip(headers, natural, strict=True)]
+    frame = 3 * len(headers) + 1  # "│ " + " │ " between cells + " │"
+    widths[-1] = max(12, min(natural[-1], width - frame - sum(widths[:-1])))
+    table = Table(show_lines=False, expand=False)
+    for h, w in zip(headers, widths, strict=True):
+        table.add_column(h, width=w, no_wrap=True, overflow="ellipsis")
+    for row in rows:
+        table.add_row(*row)
+    return table
+
+
 def to_table(result: ScanResult, *, width: int = 120, color: bool = False) -> str:
     buf = io.StringIO()
     console = Console(file=buf, width=width, color_system="standard" if color else None, highlight=False)
@@ -102,11 +118,10 @@ def to_table(result: ScanResult, *, width: int = 120, color: bool = False) -> st
     vulns = [f for f in result.findings if f.kind == "vulnerability"]
     others = [f for f in result.findings if f.kind != "vulnerability"]
     if vulns:
-        table = Table(show_lines=False, expand=False)
-        for col in ("SEVERITY", "ID", "PACKAGE", "INSTALLED", "FIXED IN", "STATUS", "LAYER", "TITLE"):
-            table.add_column(col, overflow="fold")
-        for f in vulns:
-            table.add_row(
+        # One line per finding: long cells end in an ellipsis instead of folding onto more lines;
+        # the id (what a user greps and ignores by) is never cut.
+        rows = [
+            [
                 Text(f.severity.name, style=_SEVERITY_STYLE[f.severity]),
                 Text(f.id),
                 Text(getattr(f, "package_name", "")),
@@ -114,23 +129,32 @@ def to_table(result: ScanResult, *, width: int = 120, color: bool = False) -> st
                 Text(", ".join(getattr(f, "fixed_versions", ()))),
                 Text(str(getattr(f, "status", ""))),
                 Text(_layer_index(result, f.layer)),
-                Text(f.title[:80]),
-            )
+                Text(f.title),
+            ]
+            for f in vulns
+        ]
+        table = _one_line_table(
+            ("SEVERITY", "ID", "PACKAGE", "INSTALLED", "FIXED IN", "STATUS", "LAYER", "TITLE"),
+            rows,
+            width,
+            caps={"PACKAGE": 24, "INSTALLED": 20, "FIXED IN": 24, "STATUS": 12},
+        )
         console.print(table)
     if others:
-        table = Table(show_lines=False, expand=False)
-        for col in ("SEVERITY", "KIND", "RULE", "WHERE", "LAYER", "TITLE"):
-            table.add_column(col, overflow="fold")
-        for f in others:
-            where = ", ".join(loc.path for loc in f.locations) or "image config"
-            table.add_row(
+        rows = [
+            [
                 Text(f.severity.name, style=_SEVERITY_STYLE[f.severity]),
                 Text(str(f.kind)),
                 Text(f.id),
-                Text(where),
+                Text(", ".join(loc.path for loc in f.locations) or "image config"),
                 Text(_layer_index(result, f.layer)),
-                Text(f.title[:100]),
-            )
+                Text(f.title),
+            ]
+            for f in others
+        ]
+        table = _one_line_table(
+            ("SEVERITY", "KIND", "RULE", "WHERE", "LAYER", "TITLE"), rows, width, caps={"WHERE": 40}
+        )
         console.print(table)
     for warning in result.warnings:
         console.print(Text(f"warning: {warning}", style="yellow"))
