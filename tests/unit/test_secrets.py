@@ -417,3 +417,24 @@ def test_binary_content_is_skipped() -> None:
     token = "ghp_" + rand(36)
     content = b"\x7fELF\x00\x00" + token.encode()
     assert secret_route().analyze(FileInfo("app/bin", 0o755, len(content)), content) == ()
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        pytest.param(b"eyJ" * 350_000, id="jwt-prefix-run"),
+        pytest.param(b"ghp_" + b"a" * 1_000_000, id="endless-token"),
+        pytest.param(b"-----BEGIN PRIVATE KEY-----\n" * 37_000, id="pem-headers"),
+        pytest.param(b"://a:" * 200_000, id="url-prefixes"),
+        pytest.param(b"a_password_" * 95_000, id="one-long-name"),
+        pytest.param(b"token: " * 150_000, id="yaml-keys-on-one-line"),
+        pytest.param(b"AKIA" * 250_000, id="aws-prefix-run"),
+        pytest.param(b"xoxb-1-" * 150_000, id="slack-segments"),
+    ],
+)
+def test_hostile_content_costs_linear_time(content: bytes) -> None:
+    import time
+
+    started = time.perf_counter()
+    scan_bytes(content, "app/hostile.env")
+    assert time.perf_counter() - started < 3.0  # about 1 MB each; quadratic patterns take minutes

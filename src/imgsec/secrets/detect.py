@@ -50,7 +50,9 @@ class Rule:
 
     Speed comes from the regex's literal prefix (``re`` finds it as fast as ``bytes.find``);
     a rule whose regex cannot start with a literal names ``keywords`` (case-sensitive) that must
-    occur in the content before the regex runs.
+    occur in the content before the regex runs.  Word boundaries are lookbehinds placed *after*
+    the literal (a leading lookbehind disables the prefix search), and runs are possessive, so
+    hostile input (``eyJeyJeyJ...``) costs linear time.
     """
 
     id: str
@@ -63,8 +65,6 @@ class Rule:
     check: _Check | None = None
     #: Token formats: values with "example" become LOW, obvious placeholders are dropped.
     token_format: bool = True
-    #: The character before the match must not be a word character.
-    word_start: bool = False
     #: Skipped inside third-party package trees, where such matches are documentation and tests.
     contextual: bool = False
     #: Only for files with one of these base names (empty: every file).
@@ -216,9 +216,15 @@ def _check_docker_auth(content: bytes, lowered: bytes, m: re.Match[bytes]) -> bo
     return bool(sep and user and password)
 
 
+def _starts_line(content: bytes, pos: int) -> bool:
+    """Whether only indentation (spaces, tabs, a YAML list dash) precedes ``pos`` on its line."""
+    head = content[max(0, pos - 256) : pos]
+    stripped = head.rstrip(b" \t-")
+    return stripped.endswith(b"\n") or (not stripped and pos <= 256)
+
+
 def _check_kubeconfig(content: bytes, lowered: bytes, m: re.Match[bytes]) -> bool:
-    line_start = content.rfind(b"\n", 0, m.start()) + 1
-    if content[line_start : m.start()].strip(b" \t-"):
+    if not _starts_line(content, m.start()):
         return False  # "token:" must be the key of its line
     return b"kind: config" in lowered and b"users:" in lowered
 
@@ -226,11 +232,6 @@ def _check_kubeconfig(content: bytes, lowered: bytes, m: re.Match[bytes]) -> boo
 def _check_jwt(content: bytes, lowered: bytes, m: re.Match[bytes]) -> bool:
     header = _b64url_json(m.group(1).split(b".", 1)[0])
     return isinstance(header, dict) and "alg" in header
-
-
-def _check_aws_key_id(content: bytes, lowered: bytes, m: re.Match[bytes]) -> bool:
-    before = content[m.start() - 1 : m.start()]
-    return not (before.isupper() or before.isdigit())
 
 
 def _check_azure(content: bytes, lowered: bytes, m: re.Match[bytes]) -> bool:
@@ -311,22 +312,22 @@ RULES: tuple[Rule, ...] = (
         "IS-SEC-006",
         "GitHub token",
         Severity.CRITICAL,
-        _r(rb"(gh[pousr]_[A-Za-z0-9]{36,251}|github_pat_[A-Za-z0-9_]{82})" + _NA),
-        word_start=True,
+        _r(
+            rb"(gh(?<![A-Za-z0-9_]gh)[pousr]_[A-Za-z0-9]{36,251}+"
+            rb"|github_pat_(?<![A-Za-z0-9_]github_pat_)[A-Za-z0-9_]{82})" + _NA
+        ),
     ),
     Rule(
         "IS-SEC-007",
         "GitLab personal access token",
         Severity.CRITICAL,
-        _r(rb"(glpat-[A-Za-z0-9_\-]{20,100})(?![A-Za-z0-9_\-])"),
-        word_start=True,
+        _r(rb"(glpat-(?<![A-Za-z0-9_]glpat-)[A-Za-z0-9_\-]{20,100}+)(?![A-Za-z0-9_\-])"),
     ),
     Rule(
         "IS-SEC-008",
         "Slack token",
         Severity.HIGH,
-        _r(rb"(xox[baprs]-[0-9A-Za-z]{1,64}(?:-[0-9A-Za-z]{1,64}){1,5})" + _NA),
-        word_start=True,
+        _r(rb"(xox(?<![A-Za-z0-9_]xox)[baprs]-[0-9A-Za-z]{1,64}+(?:-[0-9A-Za-z]{1,64}+){1,5}+)" + _NA),
     ),
     Rule(
         "IS-SEC-009",
@@ -347,8 +348,7 @@ RULES: tuple[Rule, ...] = (
         "IS-SEC-011",
         "npm access token",
         Severity.CRITICAL,
-        _r(rb"(npm_[A-Za-z0-9]{36})" + _NA),
-        word_start=True,
+        _r(rb"(npm_(?<![A-Za-z0-9_]npm_)[A-Za-z0-9]{36})" + _NA),
     ),
     Rule(
         "IS-SEC-012",
@@ -360,8 +360,7 @@ RULES: tuple[Rule, ...] = (
         "IS-SEC-001",
         "AWS access key ID",
         Severity.HIGH,
-        _r(rb"(A(?:KIA|SIA|BIA|CCA)[A-Z0-9]{16})(?![A-Z0-9])"),
-        check=_check_aws_key_id,
+        _r(rb"(A(?:KIA|SIA|BIA|CCA)(?<![A-Z0-9]....)[A-Z0-9]{16})(?![A-Z0-9])"),
     ),
     Rule(
         "IS-SEC-004",
@@ -401,11 +400,11 @@ RULES: tuple[Rule, ...] = (
         "JSON Web Token",
         Severity.MEDIUM,
         _r(
-            rb"(eyJ[A-Za-z0-9_\-]{8,4096}\.eyJ[A-Za-z0-9_\-]{8,16384}\.[A-Za-z0-9_\-]{16,4096})(?![A-Za-z0-9_\-])"
+            rb"(eyJ(?<![A-Za-z0-9_\-]eyJ)[A-Za-z0-9_\-]{8,4096}+\.eyJ[A-Za-z0-9_\-]{8,16384}+\.[A-Za-z0-9_\-]{16,4096}+)"
+            rb"(?![A-Za-z0-9_\-])"
         ),
         check=_check_jwt,
         token_format=False,
-        word_start=True,
         contextual=True,
     ),
     Rule(
@@ -457,7 +456,7 @@ _ASSIGN_KEYWORDS = (
     b"private_key",
     b"privatekey",
 )
-_NAME_CHARS = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-")
+_NAME_BYTES = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-"
 # Anchored at the start of the name: NAME (optionally quoted), an assignment operator, a value.
 _ASSIGN_RE = re.compile(
     rb"([\"']?)([A-Za-z_][A-Za-z0-9_.\-]{0,100})[\"']?[ \t]*(:=|=>|=|:)[ \t]*"
@@ -517,7 +516,7 @@ def assignment_hit(name: str, value: bytes, start: int, *, quoted: bool, code: b
         return None
     if not is_secret_name(name):
         return None
-    if is_placeholder(value) or value.startswith((b"/", b"~/", b"./", b"../", b"file:", b"http")):
+    if is_placeholder(value) or value.startswith((b"/", b"~/", b"./", b"../", b"file:", b"http", b"-----")):
         return None
     if value.lower() == name.lower().encode("ascii", "replace"):
         return None
@@ -545,9 +544,8 @@ def _assignment_hits(content: bytes, lowered: bytes, code: bool) -> Iterator[Hit
     for keyword in _ASSIGN_KEYWORDS:
         pos = lowered.find(keyword)
         while pos >= 0:
-            start = pos
-            while start > 0 and content[start - 1] in _NAME_CHARS and pos - start < 100:
-                start -= 1
+            head = content[max(0, pos - 100) : pos]
+            start = pos - (len(head) - len(head.rstrip(_NAME_BYTES)))
             if start > 0 and content[start - 1] in b"\"'":
                 start -= 1
             nxt = pos + len(keyword)
@@ -567,11 +565,9 @@ def _assignment_match(content: bytes, m: re.Match[bytes], code: bool) -> Hit | N
     before = content[m.start() - 1 : m.start()]
     if before in (b"$", b"@", b"%"):
         code = True  # a Perl/PHP/shell-expansion variable: the right-hand side is an expression
-    if op == b":" and not name_quoted:
-        # "key: value" is YAML only where the key starts its line; elsewhere it is prose ("dpkg: x: y").
-        line_start = content.rfind(b"\n", 0, m.start()) + 1
-        if content[line_start : m.start()].strip(b" \t-"):
-            return None
+    # "key: value" is YAML only where the key starts its line; elsewhere it is prose ("dpkg: x: y").
+    if op == b":" and not name_quoted and not _starts_line(content, m.start()):
+        return None
     group = 4 if m.group(4) is not None else 5 if m.group(5) is not None else 6
     return assignment_hit(name, m.group(group), m.start(group), quoted=group != 6, code=code)
 
@@ -590,10 +586,6 @@ def _is_code_content(path: str, content: bytes) -> bool:
 
 def _rule_hits(rule: Rule, content: bytes, lowered: bytes) -> Iterator[Hit]:
     for m in rule.pattern.finditer(content):
-        if rule.word_start and m.start() > 0:
-            before = content[m.start() - 1]
-            if before == 0x5F or chr(before).isalnum():
-                continue
         if rule.check is not None and not rule.check(content, lowered, m):
             continue
         value = m.group(rule.group)
