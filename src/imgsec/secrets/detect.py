@@ -172,13 +172,28 @@ _REFERENCE_RE = re.compile(rb"^(?:\$|%\(|%[sd]$|\{\{|\{%|<.*>$|\[.*\]$|@\w+@$|\*
 
 
 def is_placeholder(value: bytes) -> bool:
-    """Values that stand for a secret rather than being one."""
+    """Values that stand for a secret rather than being one.
+
+    Words like ``your``/``todo`` only count in low-entropy values: random text contains them by
+    chance (about once in ten thousand 40-character tokens), and a random value is not a template.
+    """
     low = value.lower()
-    if low in _PLACEHOLDER_VALUES or any(w in low for w in _PLACEHOLDER_WORDS):
+    if low in _PLACEHOLDER_VALUES or _REFERENCE_RE.search(value):
         return True
-    if _REFERENCE_RE.search(value):
+    if len(value) >= 8 and len(set(low)) <= 2:  # aaaaaaaa, 00000000, ........
         return True
-    return len(value) >= 8 and len(set(low)) <= 2  # aaaaaaaa, 00000000, ........
+    return (
+        any(w in low for w in _PLACEHOLDER_WORDS) and not high_entropy(value) and shannon_entropy(value) < 4.0
+    )
+
+
+_TOKEN_PLACEHOLDER_MARKS = (b"your-", b"your_", b"<", b"${", b"{{")
+
+
+def _is_token_placeholder(value: bytes) -> bool:
+    """``ghp_xxxx...``, ``xoxb-your-token-here``: a documented format filled with a template."""
+    low = value.lower()
+    return shannon_entropy(value) < 3.0 or any(m in low for m in _TOKEN_PLACEHOLDER_MARKS)
 
 
 def _is_example(value: bytes) -> bool:
@@ -506,6 +521,14 @@ def in_package_tree(path: str) -> bool:
     return any(tree in padded for tree in PACKAGE_TREES)
 
 
+_PATH_RE = re.compile(rb"(?:~|\.{1,2})?(?:/[A-Za-z0-9_.@\-]+)+/?")
+
+
+def _is_path(value: bytes) -> bool:
+    """``/run/secrets/db``, ``./key.pem``: where a secret is, not the secret (random text is not a path)."""
+    return _PATH_RE.fullmatch(value) is not None and not high_entropy(value.replace(b"/", b""))
+
+
 def assignment_hit(name: str, value: bytes, start: int, *, quoted: bool, code: bool) -> Hit | None:
     """The finding for ``name = value`` (value at offset ``start``), or None if it is not a secret.
 
@@ -516,10 +539,6 @@ def assignment_hit(name: str, value: bytes, start: int, *, quoted: bool, code: b
         return None
     if not is_secret_name(name):
         return None
-    if is_placeholder(value) or value.startswith((b"/", b"~/", b"./", b"../", b"file:", b"http", b"-----")):
-        return None
-    if value.lower() == name.lower().encode("ascii", "replace"):
-        return None
     end = start + len(value)
     words = name_words(name)
     if "secret" in words and ("aws" in words or "access" in words) and _AWS_SECRET_RE.fullmatch(value):
@@ -528,6 +547,10 @@ def assignment_hit(name: str, value: bytes, start: int, *, quoted: bool, code: b
                 AWS_SECRET_RULE, start, end, Severity.LOW, f"{AWS_SECRET_RULE.title} (documentation example)"
             )
         return Hit(AWS_SECRET_RULE, start, end, AWS_SECRET_RULE.severity, AWS_SECRET_RULE.title)
+    if is_placeholder(value) or value.startswith((b"file:", b"http", b"-----")) or _is_path(value):
+        return None
+    if value.lower() == name.lower().encode("ascii", "replace"):
+        return None
     if high_entropy(value):
         return Hit(ENTROPY_RULE, start, end, ENTROPY_RULE.severity, ENTROPY_RULE.title)
     password_like = any(w in _PASSWORD_WORDS for w in words)
@@ -593,7 +616,7 @@ def _rule_hits(rule: Rule, content: bytes, lowered: bytes) -> Iterator[Hit]:
         if rule.token_format:
             if _is_example(value):
                 severity, title = Severity.LOW, f"{rule.title} (documentation example)"
-            elif is_placeholder(value) or shannon_entropy(value) < 2.5:
+            elif _is_token_placeholder(value):
                 continue
         if rule is PRIVATE_KEY_RULE:
             kind = m.group(1).decode("ascii").strip()
