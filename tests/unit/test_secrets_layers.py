@@ -168,3 +168,28 @@ def test_history_secret_points_at_the_layer_its_step_created(tmp_path: Path) -> 
     write_layout(tmp_path, layers, config_extra=config)
     [finding] = config_secrets(open_image(f"oci:{tmp_path}:t"))
     assert (finding.path, finding.layer_index, finding.layer) == ("history[2]", 1, sha(layers[1]))
+
+
+def test_hostile_config_shapes_are_ignored_not_fatal(tmp_path: Path) -> None:
+    layers = [make_tar([Entry("a", b"a")])]
+    config: dict[str, object] = {
+        "config": {"Env": "API_TOKEN=not-a-list", "Labels": ["not", "a", "dict"]},
+        "history": ["not a dict", {"created_by": 42}, {"created_by": "x" * 200_000}],
+    }
+    write_layout(tmp_path, layers, config_extra=config)
+    assert config_secrets(open_image(f"oci:{tmp_path}:t")) == []
+
+
+def test_dir_source_is_one_layer_without_deletions(tmp_path: Path) -> None:
+    token = github_token()
+    (tmp_path / "srv").mkdir()
+    (tmp_path / "srv" / "app.env").write_text(f"GH={token}\n")
+    (tmp_path / "srv" / "link.env").symlink_to("app.env")  # symlinks are never followed
+    image = open_image(f"dir:{tmp_path}")
+    [finding] = find_image_secrets(image, read_layers(image, [secret_route()]))
+    assert (finding.path, finding.layer_index, finding.layer, finding.deleted) == (
+        "srv/app.env",
+        0,
+        None,
+        False,
+    )
