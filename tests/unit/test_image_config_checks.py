@@ -236,3 +236,12 @@ def test_final_paths_agree_with_the_layer_reader_squash(tmp_path: Path) -> None:
     expected = {p: placed.layer_index for p, placed in view.results["all"].items()}
     assert final_paths(results) == expected
     assert expected == {"etc/keep": 0, "etc/replace": 1, "opaque/upper": 1, "was-dir": 1, "new": 2}
+
+
+def test_world_writable_findings_are_capped(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    from imgsec.image.config_checks import MAX_FILE_FINDINGS
+
+    entries = [DPKG, *(Entry(f"data/f{i:04d}", b"x", mode=0o666) for i in range(MAX_FILE_FINDINGS + 5))]
+    findings = check(tmp_path, [entries])
+    assert len(findings) == MAX_FILE_FINDINGS
+    assert f"{MAX_FILE_FINDINGS + 5} files" in caplog.text

@@ -45,6 +45,8 @@ ROUTE_NAME = "image-config"
 _PATHS_ROUTE = "image-config-paths"
 BASE_NAME_LABEL = "org.opencontainers.image.base.name"
 MAX_LOCATIONS = 20
+#: A hostile (or carelessly built) image must not turn into a million-row report.
+MAX_FILE_FINDINGS = 200
 
 
 @dataclass(frozen=True)
@@ -439,35 +441,27 @@ def _check_caches(paths: dict[str, int]) -> list[MisconfigFinding]:
 
 
 def _check_modes(view: FinalView, layers: Sequence[LayerResult]) -> list[MisconfigFinding]:
+    """One finding per setuid/setgid or world-writable file, at most MAX_FILE_FINDINGS of each."""
     out: list[MisconfigFinding] = []
+    counts = {"IS-IMG-003": 0, "IS-IMG-004": 0}
     for path, placed in sorted(view.results.get(ROUTE_NAME, {}).items()):
         layer = layers[placed.layer_index].layer if placed.layer_index < len(layers) else None
         for fact in placed.results:
             if not isinstance(fact, ModeFact):
                 continue
-            bits = []
-            if fact.mode & 0o4000:
-                bits.append("setuid")
-            if fact.mode & 0o2000:
-                bits.append("setgid")
+            bits = [name for bit, name in ((0o4000, "setuid"), (0o2000, "setgid")) if fact.mode & bit]
+            found = []
             if bits:
-                out.append(
-                    _finding(
-                        "IS-IMG-003",
-                        f"/{path} is {'+'.join(bits)} (mode {fact.mode:04o})",
-                        path=path,
-                        layer=layer,
-                    )
-                )
+                found.append(("IS-IMG-003", f"/{path} is {'+'.join(bits)} (mode {fact.mode:04o})"))
             if fact.mode & 0o002:
-                out.append(
-                    _finding(
-                        "IS-IMG-004",
-                        f"/{path} is world-writable (mode {fact.mode:04o})",
-                        path=path,
-                        layer=layer,
-                    )
-                )
+                found.append(("IS-IMG-004", f"/{path} is world-writable (mode {fact.mode:04o})"))
+            for check_id, detail in found:
+                counts[check_id] += 1
+                if counts[check_id] <= MAX_FILE_FINDINGS:
+                    out.append(_finding(check_id, detail, path=path, layer=layer))
+    for check_id, count in counts.items():
+        if count > MAX_FILE_FINDINGS:
+            log.warning("%s: %d files, only the first %d are reported", check_id, count, MAX_FILE_FINDINGS)
     return out
 
 
