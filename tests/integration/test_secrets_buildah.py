@@ -186,3 +186,33 @@ def test_setuid_files_match_find_on_the_real_bookworm_rootfs() -> None:
     findings = check_image(image, read_layers(image, [config_route()]))
     assert expected, "find saw no setuid/setgid file: the fixture lost its modes"
     assert sorted(f.path or "" for f in findings if f.id == "IS-IMG-003") == expected
+
+
+_KIND_TO_RULE = {
+    "aws-access-key-id": "IS-SEC-001",
+    "aws-secret-access-key": "IS-SEC-002",
+    "rsa-private-key": "IS-SEC-005",
+    "github-pat": "IS-SEC-006",
+}
+
+
+@pytest.mark.parametrize("variant", ["tricky", "tricky_zstd"])
+def test_tricky_fixture_secrets_match_its_builders_expectations(variant: str) -> None:
+    """The tricky fixture's builder records each secret it planted, its layer and its deletion."""
+    from tests.fixtures import images
+
+    fixture = getattr(images, variant)()
+    expected = fixture.load_expected()["secrets"]
+    image = open_image(fixture.oci_ref)
+    findings = find_image_secrets(image, read_layers(image, [secret_route()]))
+    got = sorted((f.id, f.path, f.layer_index, f.deleted) for f in findings)
+    want = sorted(
+        (_KIND_TO_RULE[e["kind"]], e["path"], e["layer"], e["deleted_in_layer"] is not None) for e in expected
+    )
+    assert got == want
+    dumped = repr(findings)
+    for e in expected:
+        if not e["match"].startswith("-----"):
+            assert e["match"] not in dumped and e["match"][4:] not in dumped
+            [f] = [f for f in findings if f.id == _KIND_TO_RULE[e["kind"]]]
+            assert f.match == f"{e['match'][:4]}****({len(e['match'])})"
