@@ -30,6 +30,7 @@ system-deps:
 	    export DEBIAN_FRONTEND=noninteractive; apt-get update -qq && apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
 	  else echo "make test needs these Debian packages: $$missing (sudo apt-get install $$missing)"; exit 2; fi; \
 	fi
+	@command -v npm >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null; } || { echo "make test needs npm (apt-get install npm)"; exit 2; }
 
 lint: venv
 	$(BIN)/ruff check src tests bench
@@ -39,9 +40,9 @@ typecheck: venv
 	$(BIN)/mypy
 
 fixtures: venv system-deps
-	$(BIN)/python -m tests.fixtures.build
+	$(BIN)/python -m tests.fixtures.images build-all
 
-test: venv system-deps lint typecheck
+test: venv system-deps lint typecheck fixtures
 	$(BIN)/pytest -n 2 --dist loadgroup -q $(PYTEST_ARGS)
 
 unit: venv

@@ -45,4 +45,6 @@ def report(rows: Sequence[Measured], baseline: Measured) -> None:
     width = max(len(r.label) for r in rows)
     for r in rows:
         ratio = r.seconds / baseline.seconds if baseline.seconds else float("nan")
-        print(f"  {r.label:<{width}}  {r.seconds:7.3f} s  {r.peak_rss_mb:7.1f} MB  {ratio:5.2f}x {baseline.label}")
+        print(
+            f"  {r.label:<{width}}  {r.seconds:7.3f} s  {r.peak_rss_mb:7.1f} MB  {ratio:5.2f}x {baseline.label}"
+        )

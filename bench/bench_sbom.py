@@ -11,8 +11,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._harness import BIN, measure, report  # noqa: E402
-from tests.fixtures import images  # noqa: E402
+from bench._harness import BIN, measure, report
+from tests.fixtures import images
 
 DECOMPRESS = r"""
 import json, sys

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from tests.helpers.registry import BuiltImage, build_layout
 
 IMGSEC = str(Path(sys.executable).with_name("imgsec"))

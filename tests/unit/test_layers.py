@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from imgsec.errors import DigestMismatchError, InputError, UnsafeContentError
-from imgsec.image.layers import FunctionRoute, read_layers, squash
+from imgsec.image.layers import FunctionRoute, LayerResult, read_layers, squash
 from imgsec.image.sources import open_image
 from imgsec.sbom.catalogers.base import FileInfo
 from tests.unit.ocihelp import Entry, make_tar, sha, write_layout
@@ -85,9 +85,7 @@ def test_symlinks_resolve_in_final_view(tmp_path: Path) -> None:
     assert loop.resolve("a") in ("a", "b")  # a loop ends, it does not hang
 
 
-def _result_with_links(links: dict[str, str]) -> object:
-    from imgsec.image.layers import LayerResult
-
+def _result_with_links(links: dict[str, str]) -> LayerResult:
     return LayerResult(layer=None, symlinks=links)
 
 

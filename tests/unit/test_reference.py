@@ -36,7 +36,9 @@ DIGEST = "sha256:" + "a" * 64
         ("foo/a.b_c__d-e--f:tag_1.0-rc", "docker.io", "foo/a.b_c__d-e--f", "tag_1.0-rc", None),
     ],
 )
-def test_parse_and_normalise(text: str, registry: str, repository: str, tag: str | None, digest: str | None) -> None:
+def test_parse_and_normalise(
+    text: str, registry: str, repository: str, tag: str | None, digest: str | None
+) -> None:
     ref = parse_reference(text)
     assert (ref.registry, ref.repository, ref.tag, ref.digest) == (registry, repository, tag, digest)
 

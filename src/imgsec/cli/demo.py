@@ -7,13 +7,22 @@ from typing import Annotated
 
 import typer
 
-from imgsec.cli.common import CacheDirOpt, ConfigOpt, FormatOpt, QuietOpt, err_console, handle_errors, setup_logging
+from imgsec.cli.common import (
+    CacheDirOpt,
+    ConfigOpt,
+    FormatOpt,
+    QuietOpt,
+    err_console,
+    handle_errors,
+    setup_logging,
+)
 
 
 @handle_errors
 def demo(
     mirror: Annotated[
-        str | None, typer.Option("--mirror", help="Advisory mirror (default IMGSEC_DB_MIRROR or ../shared/vulndata).")
+        str | None,
+        typer.Option("--mirror", help="Advisory mirror (default IMGSEC_DB_MIRROR or ../shared/vulndata)."),
     ] = None,
     fmt: FormatOpt = None,
     cache_dir: CacheDirOpt = None,

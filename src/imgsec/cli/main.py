@@ -14,6 +14,7 @@ app = typer.Typer(
     help="Secure the container-image supply chain: SBOM, scan, sign, lint, pin, admission.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,
     add_completion=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )

@@ -186,7 +186,7 @@ class VerifyingReader:
                     f"{self._what}: more bytes than the {self._size} its descriptor declares"
                 )
             self._hash.update(data)
-        if not self._done and (not data and n != 0 or n is None or n < 0):
+        if not self._done and ((not data and n != 0) or n is None or n < 0):
             # EOF (or a read-everything call, which ends at EOF): the digest is known now.
             self._done = True
             self._check()
