@@ -60,6 +60,8 @@ class ScanOptions:
     db_path: Path | None = None
     db_max_age: timedelta | None = None
     now: datetime | None = None
+    #: Directory of per-layer results (``<cache-dir>/layers``); None reads every layer every time.
+    layer_cache: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -175,7 +177,10 @@ def scan_image(
     routes: list[Route[Any]] = routes_for(cats)
     extra = _extra_routes(options)
     routes.extend(extra)
-    layers = read_layers(image, routes, on_bytes=on_bytes)
+    from imgsec.image.cache import LayerCache
+
+    cache = LayerCache(options.layer_cache) if options.layer_cache is not None else None
+    layers = read_layers(image, routes, on_bytes=on_bytes, cache=cache)
     sbom = assemble(image, layers, cats)
     findings, info = _vulnerabilities(sbom, options)
     findings.extend(_image_findings(image, layers, options))

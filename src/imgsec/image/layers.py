@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, suppress
 from dataclasses import dataclass, field
 from functools import partial
-from typing import IO, Any, BinaryIO, Generic, Protocol, TypeVar
+from typing import IO, TYPE_CHECKING, Any, BinaryIO, Generic, Protocol, TypeVar
 
 import zstandard
 from isal import igzip
@@ -30,6 +30,9 @@ from imgsec.errors import DigestMismatchError, ImgsecError, InputError, UnsafeCo
 from imgsec.image.model import Image
 from imgsec.image.tarstream import TarReader
 from imgsec.sbom.catalogers.base import FileInfo
+
+if TYPE_CHECKING:
+    from imgsec.image.cache import LayerCache
 
 log = logging.getLogger(__name__)
 
@@ -627,22 +630,35 @@ def read_layers(
     *,
     on_bytes: Callable[[int], None] | None = None,
     on_layer: Callable[[int, LayerResult], None] | None = None,
+    cache: LayerCache | None = None,
 ) -> list[LayerResult]:
-    """Stream each layer of ``image`` once through ``routes`` (a ``dir:`` image is one layer)."""
+    """Stream each layer of ``image`` once through ``routes`` (a ``dir:`` image is one layer).
+
+    With ``cache``, a layer whose diff_id was already read by these routes is not read again.
+    """
     if image.rootfs is not None:
         result = walk_directory(image.rootfs, routes)
         if on_layer:
             on_layer(0, result)
         return [result]
     results = []
+    names = [r.name for r in routes]
     for layer in image.layers:
-        result = walk_layer(
-            partial(image.open_blob, layer.descriptor),
-            routes,
-            layer=layer.diff_id,
-            what=f"{image.name}: layer {layer.index} ({layer.digest[:19]})",
-            on_bytes=on_bytes,
-        )
+        cached = cache.get(layer.diff_id, names) if cache is not None and layer.diff_id else None
+        if cached is not None:
+            if on_bytes:
+                on_bytes(layer.descriptor.size)
+            result = cached
+        else:
+            result = walk_layer(
+                partial(image.open_blob, layer.descriptor),
+                routes,
+                layer=layer.diff_id,
+                what=f"{image.name}: layer {layer.index} ({layer.digest[:19]})",
+                on_bytes=on_bytes,
+            )
+            if cache is not None and layer.diff_id:
+                cache.put(layer.diff_id, result)
         if on_layer:
             on_layer(layer.index, result)
         results.append(result)

@@ -1,0 +1,93 @@
+"""The per-layer cache: a re-scan reads no blob, results are identical, hostile cache files are ignored."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from imgsec.image.cache import LayerCache
+from imgsec.image.layers import read_layers, squash
+from imgsec.image.sources import open_image
+from imgsec.sbom.catalog import assemble, routes_for
+from imgsec.sbom.catalogers import default_catalogers
+from imgsec.secrets import secret_route
+from tests.unit.ocihelp import Entry, make_tar, write_layout
+
+STATUS = b"Package: zlib1g\nStatus: install ok installed\nSource: zlib\nVersion: 1:1.2.13.dfsg-1\nArchitecture: amd64\n"
+LAYERS = [
+    make_tar([Entry("etc/os-release", b"ID=debian\nVERSION_ID=12\n"), Entry("var/lib/dpkg/status", STATUS)]),
+    make_tar(
+        [
+            Entry(
+                "app/node_modules/lodash/package.json",
+                json.dumps({"name": "lodash", "version": "4.17.4"}).encode(),
+            ),
+            Entry("app/.env", b"GITHUB_TOKEN=ghp_" + b"aB3dE5fG7hJ9kL1mN3pQ5rS7tU9vW1xY3z5A" + b"\n"),
+        ]
+    ),
+    make_tar([Entry("app/.wh..env")]),
+]
+
+
+def _sbom(spec: str, cache: LayerCache | None) -> tuple[object, list[object]]:
+    cats = default_catalogers()
+    routes = [*routes_for(cats), secret_route()]
+    image = open_image(spec)
+    layers = read_layers(image, routes, cache=cache)
+    return assemble(image, layers, cats), layers
+
+
+def test_rescan_reads_no_blob_and_gives_the_same_results(tmp_path: Path) -> None:
+    write_layout(tmp_path / "img", LAYERS)
+    spec = f"oci:{tmp_path / 'img'}:t"
+    cache = LayerCache(tmp_path / "cache")
+    cold, cold_layers = _sbom(spec, cache)
+    # Remove every layer blob: a warm scan must not need them.
+    manifest_layers = [p for p in (tmp_path / "img" / "blobs" / "sha256").iterdir() if p.stat().st_size > 0]
+    sizes = {p: p.read_bytes() for p in manifest_layers}
+    for p in manifest_layers:
+        if p.read_bytes()[:2] == b"\x1f\x8b":
+            p.unlink()
+    warm, warm_layers = _sbom(spec, cache)
+    assert warm == cold
+    assert [sorted(r.results) for r in warm_layers] == [sorted(r.results) for r in cold_layers]
+    assert squash(warm_layers).results.keys() == squash(cold_layers).results.keys()
+    assert sizes  # the layout really had blobs to remove
+
+
+def test_another_route_set_misses_then_merges(tmp_path: Path) -> None:
+    write_layout(tmp_path / "img", LAYERS)
+    image = open_image(f"oci:{tmp_path / 'img'}:t")
+    cache = LayerCache(tmp_path / "cache")
+    cats = default_catalogers()
+    read_layers(image, routes_for(cats), cache=cache)
+    diff_id = image.layers[1].diff_id
+    assert diff_id is not None
+    names = [r.name for r in routes_for(cats)]
+    assert cache.get(diff_id, names) is not None
+    assert cache.get(diff_id, [*names, "secrets"]) is None
+    read_layers(image, [*routes_for(cats), secret_route()], cache=cache)
+    assert cache.get(diff_id, [*names, secret_route().name]) is not None
+
+
+def test_hostile_or_corrupt_cache_files_are_ignored(tmp_path: Path) -> None:
+    write_layout(tmp_path / "img", LAYERS)
+    spec = f"oci:{tmp_path / 'img'}:t"
+    cache = LayerCache(tmp_path / "cache")
+    expected, _ = _sbom(spec, None)
+    _sbom(spec, cache)
+    files = list((tmp_path / "cache").rglob("*.json"))
+    assert files
+    for f in files:
+        doc = json.loads(f.read_text())
+        # A cache entry naming a class outside the allowlist must never be instantiated.
+        for found in doc["routes"].values():
+            for path in found:
+                found[path] = [{"dc": "subprocess:Popen", "f": {"args": ["touch", str(tmp_path / "pwned")]}}]
+        f.write_text(json.dumps(doc))
+    again, _ = _sbom(spec, cache)
+    assert again == expected
+    assert not (tmp_path / "pwned").exists()
+    for f in files:
+        f.write_bytes(b"\x00not json")
+    assert _sbom(spec, cache)[0] == expected
