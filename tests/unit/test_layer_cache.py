@@ -6,10 +6,11 @@ import json
 from pathlib import Path
 
 from imgsec.image.cache import LayerCache
-from imgsec.image.layers import read_layers, squash
+from imgsec.image.layers import LayerResult, read_layers, squash
 from imgsec.image.sources import open_image
 from imgsec.sbom.catalog import assemble, routes_for
 from imgsec.sbom.catalogers import default_catalogers
+from imgsec.sbom.model import SBOM
 from imgsec.secrets import secret_route
 from tests.unit.ocihelp import Entry, make_tar, write_layout
 
@@ -29,7 +30,7 @@ LAYERS = [
 ]
 
 
-def _sbom(spec: str, cache: LayerCache | None) -> tuple[object, list[object]]:
+def _sbom(spec: str, cache: LayerCache | None) -> tuple[SBOM, list[LayerResult]]:
     cats = default_catalogers()
     routes = [*routes_for(cats), secret_route()]
     image = open_image(spec)
