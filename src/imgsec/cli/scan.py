@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import re
 import sys
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -30,9 +31,19 @@ from imgsec.cli.common import (
     write_output,
 )
 from imgsec.cli.images import byte_progress, open_cli_image, registry_options
+from imgsec.cli.sbom import (
+    AttestIdentityOpt,
+    AttestKeyOpt,
+    AttestOpt,
+    AttestSigRepoOpt,
+    check_attest_args,
+)
 from imgsec.config import Config, as_bool
 from imgsec.errors import UsageError
 from imgsec.findings import Severity
+
+if TYPE_CHECKING:
+    from imgsec.scan import ScanResult
 
 DEFAULT_DB_MAX_AGE = timedelta(days=7)
 _DURATION_RE = re.compile(r"^(\d+)\s*([smhdw]?)$")
@@ -45,6 +56,35 @@ def parse_duration(text: str) -> timedelta:
         raise UsageError(f"invalid duration {text!r}: use e.g. 36h, 7d or 2w")
     n, unit = int(m.group(1)), m.group(2) or "h"
     return timedelta(seconds=n * {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}[unit])
+
+
+def _rfc3339(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def vuln_predicate(result: ScanResult, started: datetime, finished: datetime) -> dict[str, Any]:
+    """cosign's vuln predicate (``CosignVulnPredicate``, https://cosign.sigstore.dev/attestation/vuln/v1).
+
+    ``scanner.result`` is imgsec's JSON scan report; ``scanner.db`` names the database and when it was
+    built (there is no other version).
+    """
+    from imgsec import __version__
+    from imgsec.report.scan import render_scan
+
+    db = result.database
+    report = json.loads(render_scan(result, "json"))
+    if isinstance(report.get("database"), dict):
+        report["database"].pop("path", None)  # a local path has no place in a published statement
+    return {
+        "invocation": {"parameters": None, "uri": "", "event_id": "", "builder.id": ""},
+        "scanner": {
+            "uri": "pkg:pypi/imgsec@" + __version__,
+            "version": __version__,
+            "db": {"uri": "", "version": (db.built_at or "") if db else ""},
+            "result": report,
+        },
+        "metadata": {"scanStartedOn": _rfc3339(started), "scanFinishedOn": _rfc3339(finished)},
+    }
 
 
 @handle_errors
@@ -96,11 +136,16 @@ def scan(
     insecure: InsecureOpt = False,
     cache_dir: CacheDirOpt = None,
     config: ConfigOpt = None,
+    attest: AttestOpt = False,
+    key: AttestKeyOpt = None,
+    signature_repo: AttestSigRepoOpt = None,
+    identity: AttestIdentityOpt = None,
 ) -> None:
     """Find known vulnerabilities, secrets (even in deleted files) and misconfigurations.
 
     Exit code: 0 unless --fail-on or --exit-code is given; then --exit-code (default 1) when a finding
     at or above --fail-on (or any finding, with --exit-code alone) survives the filters.
+    --attest --key KEY also attaches the result to IMAGE as a signed cosign vuln attestation.
     """
     from imgsec.report.scan import SCAN_FORMATS, render_scan
     from imgsec.scan import ScanOptions, check_db_age, parse_scanners, parse_severities, scan_image, scan_sbom
@@ -109,6 +154,9 @@ def scan(
     setup_logging(quiet)
     if (image is None) == (sbom is None):
         raise UsageError("give either an IMAGE or --sbom FILE")
+    if attest and image is None:
+        raise UsageError("--attest needs an IMAGE to attach the result to, not --sbom")
+    check_attest_args(image or "", attest, key, identity)
     cfg = Config.load(config)
     chosen = resolve_format(cfg.get("format", fmt, None, str, section="scan"), SCAN_FORMATS)
     fail_severity = cfg.get("fail-on", fail_on, None, str, section="scan")
@@ -140,12 +188,29 @@ def scan(
         result = scan_sbom(read_sbom(data), options)
     else:
         assert image is not None
-        img = open_cli_image(image, platform, registry_options(username, password_stdin, ca_cert, insecure))
+        registry = registry_options(username, password_stdin, ca_cert, insecure)
+        started = datetime.now(UTC)
+        img = open_cli_image(image, platform, registry)
         with byte_progress(img, quiet) as on_bytes:
             result = scan_image(img, options, on_bytes=on_bytes)
+        finished = datetime.now(UTC)
     warning = check_db_age(result, fail=strict_age)
     if warning and not quiet:
         err_console.print(f"imgsec: warning: {warning}", markup=False)
+    if attest and key is not None and image is not None:
+        from imgsec.cli.sign import _signature_repo, attach_attestation
+
+        predicate = json.dumps(vuln_predicate(result, started, finished), ensure_ascii=False)
+        attach_attestation(
+            image,
+            key,
+            predicate.encode("utf-8"),
+            "vuln",
+            registry,
+            signature_repo=_signature_repo(signature_repo, config),
+            identity=identity,
+            quiet=quiet,
+        )
     color = sys.stdout.isatty() and output is None
     write_output(render_scan(result, chosen, width=err_console.width if color else 120, color=color), output)
     code = exit_code if exit_code is not None else 1
