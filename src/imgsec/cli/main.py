@@ -20,7 +20,7 @@ app = typer.Typer(
 )
 
 # Each module exposes ``register(app)``; add a new command group by adding its module name here.
-_COMMAND_MODULES: tuple[str, ...] = ("sbom", "scan", "demo", "db", "sign", "lint", "registry")
+_COMMAND_MODULES: tuple[str, ...] = ("sbom", "scan", "demo", "db", "sign", "lint", "registry", "pin")
 
 
 def _version(value: bool) -> None:
