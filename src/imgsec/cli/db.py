@@ -1,4 +1,4 @@
-"""``imgsec db update|status|import``: the offline vulnerability database."""
+"""``imgsec db update|status|import|push|pull``: the offline vulnerability database."""
 
 from __future__ import annotations
 
@@ -13,11 +13,15 @@ from rich.console import Console
 from rich.table import Table
 
 from imgsec.cli.common import (
+    CaCertOpt,
     CacheDirOpt,
     ConfigOpt,
     FormatOpt,
+    InsecureOpt,
     OutputOpt,
+    PasswordStdinOpt,
     QuietOpt,
+    UsernameOpt,
     err_console,
     handle_errors,
     resolve_format,
@@ -166,6 +170,99 @@ def import_(
     if not quiet:
         err_console.print(
             f"imgsec: imported {meta.records} records from {file} ({meta.skipped} skipped)", markup=False
+        )
+
+
+RefArg = Annotated[
+    str,
+    typer.Argument(help="Registry reference of the database artifact, e.g. registry.local/imgsec/db:latest."),
+]
+
+
+@db_app.command("push")
+@handle_errors
+def push(
+    ref: RefArg,
+    cache_dir: CacheDirOpt = None,
+    config: ConfigOpt = None,
+    username: UsernameOpt = None,
+    password_stdin: PasswordStdinOpt = False,
+    ca_cert: CaCertOpt = None,
+    insecure: InsecureOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Push the database to a registry as an OCI artifact (for air-gapped clusters); prints REF@DIGEST."""
+    from imgsec.cli.images import registry_options
+    from imgsec.reference import parse_reference
+    from imgsec.registry.client import RegistryClient
+    from imgsec.vulndb.oci import push_database
+    from imgsec.vulndb.update import db_path
+
+    setup_logging(quiet)
+    cfg = Config.load(config)
+    reference = parse_reference(ref)
+    opts = registry_options(username, password_stdin, ca_cert, insecure)
+    dest = db_path(cfg, cache_dir)
+    with RegistryClient.for_reference(
+        reference,
+        username=opts.username,
+        password=opts.password,
+        ca_cert=opts.ca_cert,
+        insecure=opts.insecure,
+    ) as client:
+        result = push_database(client, reference, dest)
+    if not quiet:
+        err_console.print(
+            f"imgsec: pushed {dest} (built {result.built_at or 'unknown'}, "
+            f"{result.counts.get('advisory', 0)} advisories, {result.layer.size} bytes compressed) to {ref}",
+            markup=False,
+        )
+    typer.echo(f"{reference.without_digest().with_tag(None)}@{result.digest}")
+
+
+@db_app.command("pull")
+@handle_errors
+def pull(
+    ref: RefArg,
+    cache_dir: CacheDirOpt = None,
+    config: ConfigOpt = None,
+    username: UsernameOpt = None,
+    password_stdin: PasswordStdinOpt = False,
+    ca_cert: CaCertOpt = None,
+    insecure: InsecureOpt = False,
+    max_size: Annotated[
+        int | None,
+        typer.Option(
+            "--max-size", help="Largest decompressed database to accept, in bytes (default 8 GiB).", min=1
+        ),
+    ] = None,
+    quiet: QuietOpt = False,
+) -> None:
+    """Replace the database with one pushed by 'imgsec db push'; the old one stays if anything fails."""
+    from imgsec.cli.images import registry_options
+    from imgsec.reference import parse_reference
+    from imgsec.registry.client import RegistryClient
+    from imgsec.vulndb.oci import MAX_DB_SIZE, pull_database
+    from imgsec.vulndb.update import db_path
+
+    setup_logging(quiet)
+    cfg = Config.load(config)
+    reference = parse_reference(ref)
+    opts = registry_options(username, password_stdin, ca_cert, insecure)
+    dest = db_path(cfg, cache_dir)
+    with RegistryClient.for_reference(
+        reference,
+        username=opts.username,
+        password=opts.password,
+        ca_cert=opts.ca_cert,
+        insecure=opts.insecure,
+    ) as client:
+        result = pull_database(client, reference, dest, max_size=max_size or MAX_DB_SIZE)
+    if not quiet:
+        err_console.print(
+            f"imgsec: {dest}: pulled {ref} ({result.digest}, built {result.built_at or 'unknown'}, "
+            f"{result.size} bytes)",
+            markup=False,
         )
 
 
