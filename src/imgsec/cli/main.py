@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import sys
 from typing import Annotated
 
 import typer
@@ -38,9 +39,35 @@ def _root(
     """imgsec: secure the container-image supply chain for Kubernetes."""
 
 
-for _name in _COMMAND_MODULES:
-    importlib.import_module(f"imgsec.cli.{_name}").register(app)
+# The module that defines each top-level command, so a run imports only what it uses (start-up
+# time matters: linting 1,000 Dockerfiles or a warm re-scan should not pay for the whole CLI).
+_COMMAND_OWNERS: dict[str, str] = {
+    "sbom": "sbom",
+    "scan": "scan",
+    "demo": "demo",
+    "db": "db",
+    "key": "sign",
+    "sign": "sign",
+    "verify": "sign",
+    "attest": "sign",
+    "verify-attestation": "sign",
+    "lint": "lint",
+    "registry": "registry",
+    "pin": "pin",
+}
+_registered: set[str] = set()
+
+
+def register_commands(argv: list[str] | None = None) -> None:
+    """Register the command named in ``argv`` (all of them for help or anything unknown)."""
+    first = next((a for a in (argv or []) if not a.startswith("-")), None)
+    owner = _COMMAND_OWNERS.get(first or "")
+    for name in [owner] if owner else _COMMAND_MODULES:
+        if name not in _registered:
+            importlib.import_module(f"imgsec.cli.{name}").register(app)
+            _registered.add(name)
 
 
 def run() -> None:
+    register_commands(sys.argv[1:])
     app()
