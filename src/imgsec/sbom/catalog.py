@@ -10,16 +10,23 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from imgsec.image.layers import FunctionRoute, LayerResult, Route, read_layers, squash
+from imgsec.image.layers import FinalView, FunctionRoute, LayerResult, Route, read_layers, squash
 from imgsec.image.model import Image
 from imgsec.sbom.catalogers import Cataloger, default_catalogers
 from imgsec.sbom.catalogers.base import FileInfo
+from imgsec.sbom.catalogers.dpkg import (
+    COPYRIGHT_MAX_SIZE,
+    attach_copyright_licenses,
+    copyright_package,
+    licenses_from_copyright,
+)
 from imgsec.sbom.distro import DistroDetector, qualify_purls
-from imgsec.sbom.model import SBOM, Distro, ImageSummary, LayerSummary, Location, Package
+from imgsec.sbom.model import SBOM, Distro, ImageSummary, LayerSummary, Location, Package, PackageType
 
 log = logging.getLogger(__name__)
 
 _DISTRO_ROUTE = "distro-files"
+_COPYRIGHT_ROUTE = "dpkg-copyright"
 
 
 @dataclass(frozen=True)
@@ -67,6 +74,31 @@ def _distro_route() -> FunctionRoute[bytes]:
     )
 
 
+def _copyright_licenses(info: FileInfo, content: bytes) -> Sequence[tuple[str, ...]]:
+    return [licenses_from_copyright(content)]
+
+
+def _copyright_route() -> FunctionRoute[tuple[str, ...]]:
+    """``usr/share/doc/<pkg>/copyright``: the license ids of deb packages (dpkg records none)."""
+    return FunctionRoute(
+        name=_COPYRIGHT_ROUTE,
+        wants_fn=lambda info: copyright_package(info.path) is not None,
+        analyze_fn=_copyright_licenses,
+        max_size=COPYRIGHT_MAX_SIZE,
+    )
+
+
+def _deb_licenses(view: FinalView, packages: Sequence[Package]) -> dict[str, tuple[str, ...]]:
+    """Package name -> licenses of its copyright file in the final view (symlinked doc dirs followed)."""
+    placed_files = view.results.get(_COPYRIGHT_ROUTE, {})
+    out: dict[str, tuple[str, ...]] = {}
+    for name in {p.name for p in packages if p.type == PackageType.DEB}:
+        placed = placed_files.get(view.resolve(f"usr/share/doc/{name}/copyright"))
+        if placed is not None and placed.results and placed.results[0]:
+            out[name] = placed.results[0]
+    return out
+
+
 def _carry_layer(old: Sequence[Any], new: Sequence[Any]) -> Sequence[Any]:
     """Keep the introducing layer of packages a later layer rewrote but did not change."""
     first_seen = {p.key: p.layer for p in old if isinstance(p, Package)}
@@ -79,6 +111,7 @@ def _carry_layer(old: Sequence[Any], new: Sequence[Any]) -> Sequence[Any]:
 def routes_for(catalogers: Sequence[Cataloger]) -> list[Route[Any]]:
     routes: list[Route[Any]] = [_CatalogerRoute(c) for c in catalogers]
     routes.append(_distro_route())
+    routes.append(_copyright_route())
     return routes
 
 
@@ -132,7 +165,8 @@ def assemble(image: Image, layers: Sequence[LayerResult], catalogers: Sequence[C
                     continue
                 seen.add(ident)
                 packages.append(pkg)
-    qualified = qualify_purls(packages, distro)
+    licensed = attach_copyright_licenses(packages, _deb_licenses(view, packages))
+    qualified = qualify_purls(licensed, distro)
     ordered = tuple(sorted(qualified, key=lambda p: (p.type, p.name, p.version, p.locations)))
     return SBOM(image=summarize(image), distro=distro, packages=ordered)
 
