@@ -355,12 +355,14 @@ def pin_text(
     path: str,
     resolve: Resolver | None,
     *,
+    check: bool = False,
     bom: bool = False,
 ) -> FileOutcome:
     """Find the image strings of ``text`` and pin them with ``resolve``.
 
-    ``resolve=None`` is check mode: nothing is resolved, unpinned images are reported as ``unpinned``
-    and ``tag@digest`` pins are not verified.  Errors while resolving raise with the file and line.
+    With ``check`` nothing is rewritten and unpinned images are reported as ``unpinned`` without a
+    registry; ``tag@digest`` pins are verified whenever ``resolve`` is given (``None``: fully offline).
+    Errors while resolving raise with the file and line.
     """
     if kind == "dockerfile":
         sites, skipped = find_dockerfile_sites(text, path)
@@ -388,7 +390,7 @@ def pin_text(
                 results.append(PinResult(path, site.line, site.image, site.image, "drift", detail))
                 warnings.append(f"{path}:{site.line}: {site.image}: {detail}")
             continue
-        if resolve is None:
+        if check or resolve is None:
             results.append(PinResult(path, site.line, site.image, None, "unpinned"))
             continue
         new = pinned_text(site.image, ref, _resolve(resolve, ref, site))

@@ -229,3 +229,16 @@ def test_write_atomic_keeps_mode_and_symlink(tmp_path: Path) -> None:
     assert link.is_symlink() and real.read_bytes() == b"new"
     assert stat.S_IMODE(real.stat().st_mode) == 0o640
     assert sorted(p.name for p in tmp_path.iterdir()) == ["link.yaml", "real.yaml"]
+
+
+def test_check_mode_verifies_existing_pins_only() -> None:
+    asked: list[str] = []
+
+    def moved(ref: Reference) -> str:
+        asked.append(str(ref))
+        return DIGEST
+
+    text = "FROM a:1@sha256:" + "00" * 32 + "\nFROM b:2\nFROM c@sha256:" + "11" * 32 + "\n"
+    outcome = pin_text(text, "dockerfile", "Dockerfile", moved, check=True)
+    assert [r.status for r in outcome.results] == ["drift", "unpinned", "ok"]
+    assert asked == ["docker.io/library/a:1"] and not outcome.changed

@@ -117,6 +117,12 @@ def pin(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", "--diff", help="Write nothing; print a unified diff to stdout.")
     ] = False,
+    offline: Annotated[
+        bool,
+        typer.Option(
+            "--offline", help="With --check: do not contact registries (tag@digest pins not verified)."
+        ),
+    ] = False,
     kind: Annotated[
         str | None,
         typer.Option("--kind", help="dockerfile or yaml (default: from the file name, else sniffed)."),
@@ -140,6 +146,8 @@ def pin(
     fmt_name = resolve_format(fmt, FORMATS)
     if check and dry_run:
         raise UsageError("--check and --dry-run/--diff are exclusive")
+    if offline and not check:
+        raise UsageError("--offline works only with --check (pinning needs the registry)")
     if kind is not None and kind not in ("dockerfile", "yaml"):
         raise UsageError(f"unknown --kind {kind!r}; choose dockerfile or yaml")
     if files.count("-") > 1:
@@ -158,7 +166,7 @@ def pin(
     try:
         for name in files:
             try:
-                outcome = _pin_one(name, kind, None if check else resolver, check, dry_run)
+                outcome = _pin_one(name, kind, None if offline else resolver, check, dry_run)
             except ImgsecError as exc:
                 err_console.print(f"imgsec: error: {name}: {exc}", markup=False)
                 exit_code = max(exit_code, exc.exit_code)
@@ -214,7 +222,7 @@ def _pin_one(
                 head = b""
             file_kind = detect_kind(name, head)
         text, bom = read_input(path, file_kind)
-    outcome = pin_text(text, file_kind, name, resolver, bom=bom)
+    outcome = pin_text(text, file_kind, name, resolver, check=check, bom=bom)
     if name != "-" and not check and not dry_run and outcome.changed:
         write_atomic(Path(name), outcome.encoded())
     return outcome
