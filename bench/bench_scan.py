@@ -25,13 +25,32 @@ def main() -> None:
     try:
         db_cache = work / "cache"
         subprocess.run(
-            [str(BIN / "imgsec"), "db", "update", "--mirror", str(MIRROR), "--cache-dir", str(db_cache), "-q"],
+            [
+                str(BIN / "imgsec"),
+                "db",
+                "update",
+                "--mirror",
+                str(MIRROR),
+                "--cache-dir",
+                str(db_cache),
+                "-q",
+            ],
             check=True,
         )
         for name, fixture in (("bookworm", images.bookworm), ("langs", images.langs)):
             img = fixture()
             spec = f"oci:{img.layout}:{img.tag}"
-            scan = [str(BIN / "imgsec"), "scan", spec, "--scanners", "vuln", "-f", "json", "-q", "--cache-dir"]
+            scan = [
+                str(BIN / "imgsec"),
+                "scan",
+                spec,
+                "--scanners",
+                "vuln",
+                "-f",
+                "json",
+                "-q",
+                "--cache-dir",
+            ]
             # Cold: every run starts with an empty layer cache but the same database.
             cold_runs = []
             for i in range(3):

@@ -26,6 +26,9 @@ COMMANDS = [
     ["verify-attestation"],
     ["registry", "login"],
     ["registry", "check"],
+    ["pin"],
+    ["db", "push"],
+    ["db", "pull"],
 ]
 
 

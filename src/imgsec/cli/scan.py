@@ -135,6 +135,12 @@ def scan(
     ca_cert: CaCertOpt = None,
     insecure: InsecureOpt = False,
     cache_dir: CacheDirOpt = None,
+    no_cache: Annotated[
+        bool,
+        typer.Option(
+            "--no-cache", help="Read every layer again instead of reusing cached per-layer results."
+        ),
+    ] = False,
     config: ConfigOpt = None,
     attest: AttestOpt = False,
     key: AttestKeyOpt = None,
@@ -179,6 +185,7 @@ def scan(
         ignore_files=tuple(ignore_file or ()),
         vex_files=tuple(vex or ()),
         db_path=db_path(cfg, cache_dir),
+        layer_cache=None if no_cache else cfg.cache_dir(cache_dir) / "layers",
         db_max_age=max_age,
     )
     if sbom is not None:

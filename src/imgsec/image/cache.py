@@ -54,15 +54,15 @@ def _type_name(obj: Any) -> str:
 
 
 def _encode(obj: Any) -> Any:
-    if obj is None or isinstance(obj, bool | int | float | str):
-        return obj
-    if isinstance(obj, bytes):
-        return {"b64": base64.b64encode(obj).decode()}
-    if isinstance(obj, Enum):
+    if isinstance(obj, Enum):  # before str: StrEnum members are strings too
         name = _type_name(obj)
         if name not in ALLOWED_TYPES:
             raise _Uncacheable(name)
         return {"enum": name, "name": obj.name}
+    if obj is None or isinstance(obj, bool | int | float | str):
+        return obj
+    if isinstance(obj, bytes):
+        return {"b64": base64.b64encode(obj).decode()}
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
         name = _type_name(obj)
         if name not in ALLOWED_TYPES:
