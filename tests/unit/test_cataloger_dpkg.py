@@ -8,7 +8,6 @@ from __future__ import annotations
 import gzip
 import json
 import tarfile
-import time
 from pathlib import Path
 
 import pytest
@@ -217,21 +216,10 @@ def test_arbitrary_line_soup_never_raises(lines: list[bytes]) -> None:
     catalog(b"\n".join(lines))
 
 
-def _best_of(n: int, content: bytes) -> float:
-    # CPU time of this process, best of n: other jobs on a shared CI machine do not count against us.
-    best = float("inf")
-    for _ in range(n):
-        started = time.process_time()
-        catalog(content)
-        best = min(best, time.process_time() - started)
-    return best
-
-
-def test_performance_minbase_and_large(bookworm_status: bytes) -> None:
-    assert _best_of(5, bookworm_status) < 0.010  # 88 packages: a few ms
+def test_large_status_files_parse_completely(bookworm_status: bytes) -> None:
+    # Speed is measured in bench/bench_catalogers.py; here only that every stanza is read.
     paragraphs = bookworm_status.decode().strip().split("\n\n")
     big = "\n\n".join(
         p.replace("Package: ", f"Package: n{i}-", 1) for i in range(23) for p in paragraphs
     ).encode()
     assert len(catalog(big)) == 23 * 88
-    assert _best_of(3, big) < 0.100  # 2,024 packages (~35 ms here)

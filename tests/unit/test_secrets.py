@@ -432,9 +432,8 @@ def test_binary_content_is_skipped() -> None:
         pytest.param(b"xoxb-1-" * 150_000, id="slack-segments"),
     ],
 )
-def test_hostile_content_costs_linear_time(content: bytes) -> None:
-    import time
-
-    started = time.perf_counter()
+@pytest.mark.timeout(60)
+def test_hostile_content_does_not_hang(content: bytes) -> None:
+    # A guard against catastrophic backtracking (which takes minutes or hours on 1 MB), not a speed
+    # target: bench/bench_catalogers.py measures the scanner's throughput on these inputs.
     scan_bytes(content, "app/hostile.env")
-    assert time.perf_counter() - started < 3.0  # about 1 MB each; quadratic patterns take minutes
