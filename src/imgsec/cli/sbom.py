@@ -13,6 +13,7 @@ import typer
 
 from imgsec.cli.common import (
     CaCertOpt,
+    CacheDirOpt,
     ConfigOpt,
     FormatOpt,
     InsecureOpt,
@@ -101,6 +102,13 @@ def sbom(
     signature_repo: AttestSigRepoOpt = None,
     identity: AttestIdentityOpt = None,
     config: ConfigOpt = None,
+    cache_dir: CacheDirOpt = None,
+    no_cache: Annotated[
+        bool,
+        typer.Option(
+            "--no-cache", help="Read every layer again instead of reusing cached per-layer results."
+        ),
+    ] = False,
 ) -> None:
     """List every package in an image (table, json, cyclonedx, spdx); --attest also signs it onto the image."""
     from imgsec.sbom.catalog import catalog_image
@@ -113,8 +121,12 @@ def sbom(
         raise UsageError(f"--type {attest_type!r}: choose {' or '.join(ATTEST_TYPES)}")
     registry = registry_options(username, password_stdin, ca_cert, insecure)
     img = open_cli_image(image, platform, registry)
+    from imgsec.config import Config
+    from imgsec.image.cache import LayerCache
+
+    cache = None if no_cache else LayerCache(Config.load(config).cache_dir(cache_dir) / "layers")
     with byte_progress(img, quiet) as on_bytes:
-        result = catalog_image(img, on_bytes=on_bytes)
+        result = catalog_image(img, on_bytes=on_bytes, cache=cache)
     rendered = render(result, chosen)
     if attest and key is not None:
         from imgsec.cli.sign import _signature_repo, attach_attestation

@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
+from imgsec.image.cache import LayerCache
 from imgsec.image.layers import FinalView, FunctionRoute, LayerResult, Route, read_layers, squash
 from imgsec.image.model import Image
 from imgsec.sbom.catalogers import Cataloger, default_catalogers
@@ -176,8 +177,9 @@ def catalog_image(
     catalogers: Sequence[Cataloger] | None = None,
     *,
     on_bytes: Callable[[int], None] | None = None,
+    cache: LayerCache | None = None,
 ) -> SBOM:
-    """The SBOM of ``image``: every layer streamed once, every cataloger fed by path."""
+    """The SBOM of ``image``: every layer streamed once (or taken from ``cache``), every cataloger fed by path."""
     cats = list(catalogers) if catalogers is not None else default_catalogers()
-    layers = read_layers(image, routes_for(cats), on_bytes=on_bytes)
+    layers = read_layers(image, routes_for(cats), on_bytes=on_bytes, cache=cache)
     return assemble(image, layers, cats)
