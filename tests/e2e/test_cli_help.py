@@ -52,3 +52,20 @@ def test_unknown_image_transport_is_a_clear_usage_error() -> None:
     )
     assert proc.returncode == 2
     assert proc.stderr.count("\n") == 1 and "invalid image reference" in proc.stderr
+
+
+def test_output_file_is_written_whole_with_normal_permissions(tmp_path: Path) -> None:
+    import os
+
+    out = tmp_path / "rules.json"
+    proc = subprocess.run(
+        [IMGSEC, "lint", "--list-rules", "-f", "json", "-o", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        preexec_fn=lambda: os.umask(0o022),
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert out.stat().st_mode & 0o777 == 0o644
+    assert [p.name for p in tmp_path.iterdir()] == ["rules.json"]  # no temporary file left behind

@@ -77,6 +77,10 @@ def write_output(text: str | bytes, output: Path | None) -> None:
     directory = output.parent if str(output.parent) else Path()
     fd, tmp = tempfile.mkstemp(prefix=f".{output.name}.", dir=directory)
     try:
+        # mkstemp creates 0600; a report is an ordinary file, so honour the umask like open() does.
+        umask = os.umask(0)
+        os.umask(umask)
+        os.fchmod(fd, 0o666 & ~umask)
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
         Path(tmp).replace(output)
