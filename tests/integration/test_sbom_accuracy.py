@@ -6,22 +6,15 @@ image (keyed by the manifest digest) so a re-run costs only imgsec's own time.
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 
 from imgsec.image.sources import open_image
 from imgsec.sbom.catalog import catalog_image
 from tests.fixtures.images import FixtureImage
+from tests.helpers.syft import syft_document
 
 pytestmark = pytest.mark.integration
 
-SYFT = Path(sys.executable).parent / "syft"
-CACHE = Path(os.environ.get("IMGSEC_TEST_FIXTURES", Path.home() / ".cache" / "imgsec-test-fixtures"))
 
 # Package types syft reports that imgsec deliberately does not model: syft's "binary" classifier
 # guesses versions of well-known executables (python, node, busybox...) from their bytes; imgsec
@@ -32,22 +25,7 @@ Key = tuple[str, str, str]
 
 
 def syft_packages(image: FixtureImage) -> set[Key]:
-    index = json.loads((image.layout / "index.json").read_text())
-    digest = index["manifests"][0]["digest"].split(":")[1]
-    cached = CACHE / "syft-output" / f"{digest}.json"
-    if not cached.is_file():
-        out = subprocess.run(
-            [str(SYFT), f"oci-dir:{image.layout}", "-o", "syft-json", "-q"],
-            check=True,
-            capture_output=True,
-            env={**os.environ, "SYFT_CHECK_FOR_APP_UPDATE": "false"},
-            timeout=600,
-        ).stdout
-        cached.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cached.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_bytes(out)
-        tmp.replace(cached)
-    doc = json.loads(cached.read_text())
+    doc = syft_document(image)
     return {(a["type"], a["name"], a["version"]) for a in doc["artifacts"] if a["type"] not in NOT_MODELLED}
 
 

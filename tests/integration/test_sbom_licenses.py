@@ -8,44 +8,17 @@ symlinked doc directory) against the Debian copyright format 1.0 ("License:" lin
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from imgsec.image.sources import open_image
 from imgsec.sbom.catalog import catalog_image
 from tests.fixtures.images import FixtureImage
+from tests.helpers.syft import syft_document
 from tests.unit.ocihelp import Entry, make_tar, write_layout
 
 pytestmark = pytest.mark.integration
-
-SYFT = Path(sys.executable).parent / "syft"
-CACHE = Path(os.environ.get("IMGSEC_TEST_FIXTURES", Path.home() / ".cache" / "imgsec-test-fixtures"))
-
-
-def syft_document(image: FixtureImage) -> dict[str, Any]:
-    index = json.loads((image.layout / "index.json").read_text())
-    digest = index["manifests"][0]["digest"].split(":")[1]
-    cached = CACHE / "syft-output" / f"{digest}.json"
-    if not cached.is_file():
-        out = subprocess.run(
-            [str(SYFT), f"oci-dir:{image.layout}", "-o", "syft-json", "-q"],
-            check=True,
-            capture_output=True,
-            env={**os.environ, "SYFT_CHECK_FOR_APP_UPDATE": "false"},
-            timeout=600,
-        ).stdout
-        cached.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cached.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_bytes(out)
-        tmp.replace(cached)
-    doc: dict[str, Any] = json.loads(cached.read_text())
-    return doc
 
 
 def deb_licenses(spec: str) -> dict[str, set[str]]:
