@@ -17,8 +17,9 @@ import pytest
 
 from imgsec.config import Config, load_config_file
 from imgsec.errors import ExternalError, InputError, UsageError
+from imgsec.vulndb.paths import db_path
 from imgsec.vulndb.store import VulnDB
-from imgsec.vulndb.update import build_database, db_path, import_file, resolve_mirror
+from imgsec.vulndb.update import build_database, import_file, resolve_mirror
 
 
 def osv(vid: str, eco: str, name: str, fixed: str, **extra: Any) -> dict[str, Any]:

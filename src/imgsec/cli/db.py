@@ -73,7 +73,8 @@ def update(
     quiet: QuietOpt = False,
 ) -> None:
     """Rebuild the database from a mirror; the old one stays usable until the new one is complete."""
-    from imgsec.vulndb.update import build_database, db_path, resolve_mirror
+    from imgsec.vulndb.paths import db_path
+    from imgsec.vulndb.update import build_database, resolve_mirror
 
     setup_logging(quiet)
     cfg = Config.load(config)
@@ -102,8 +103,8 @@ def status(
     quiet: QuietOpt = False,
 ) -> None:
     """Show the database's sources, record counts and age."""
+    from imgsec.vulndb.paths import db_path
     from imgsec.vulndb.store import VulnDB
-    from imgsec.vulndb.update import db_path
 
     setup_logging(quiet)
     chosen = resolve_format(fmt, STATUS_FORMATS)
@@ -162,7 +163,8 @@ def import_(
     quiet: QuietOpt = False,
 ) -> None:
     """Add one file's advisories to the database (records with the same id are replaced)."""
-    from imgsec.vulndb.update import db_path, import_file
+    from imgsec.vulndb.paths import db_path
+    from imgsec.vulndb.update import import_file
 
     setup_logging(quiet)
     cfg = Config.load(config)
@@ -196,7 +198,7 @@ def push(
     from imgsec.reference import parse_reference
     from imgsec.registry.client import RegistryClient
     from imgsec.vulndb.oci import push_database
-    from imgsec.vulndb.update import db_path
+    from imgsec.vulndb.paths import db_path
 
     setup_logging(quiet)
     cfg = Config.load(config)
@@ -243,7 +245,7 @@ def pull(
     from imgsec.reference import parse_reference
     from imgsec.registry.client import RegistryClient
     from imgsec.vulndb.oci import MAX_DB_SIZE, pull_database
-    from imgsec.vulndb.update import db_path
+    from imgsec.vulndb.paths import db_path
 
     setup_logging(quiet)
     cfg = Config.load(config)

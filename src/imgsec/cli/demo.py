@@ -33,7 +33,8 @@ def demo(
     from imgsec.cli.scan import scan
     from imgsec.config import Config
     from imgsec.demo import DEMO_TAG, build_demo_image
-    from imgsec.vulndb.update import build_database, db_path, resolve_mirror
+    from imgsec.vulndb.paths import db_path
+    from imgsec.vulndb.update import build_database, resolve_mirror
 
     setup_logging(quiet)
     cfg = Config.load(config)

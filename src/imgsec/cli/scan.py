@@ -155,7 +155,7 @@ def scan(
     """
     from imgsec.report.scan import SCAN_FORMATS, render_scan
     from imgsec.scan import ScanOptions, check_db_age, parse_scanners, parse_severities, scan_image, scan_sbom
-    from imgsec.vulndb.update import db_path
+    from imgsec.vulndb.paths import db_path
 
     setup_logging(quiet)
     if (image is None) == (sbom is None):

@@ -62,11 +62,6 @@ MAX_DOWNLOAD = 2 * 1024 * 1024 * 1024
 _TIMEOUT = httpx.Timeout(60.0, connect=15.0)
 
 
-def db_path(config: Config, cache_dir: Path | None = None) -> Path:
-    """``<cache-dir>/db/imgsec.db``."""
-    return config.cache_dir(cache_dir) / "db" / "imgsec.db"
-
-
 def resolve_mirror(config: Config, flag: str | None) -> str:
     """``--mirror`` > ``IMGSEC_DB_MIRROR`` > ``db-mirror`` in imgsec.yaml; no built-in default."""
     mirror = config.get("db-mirror", flag, "", str, section="db")

@@ -21,7 +21,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import ClassVar, Literal
 
-from elftools.elf.elffile import ELFFile
 from packageurl import PackageURL
 
 from imgsec.sbom.catalogers.base import FileInfo, MiB
@@ -97,6 +96,8 @@ class _Elf:
 
     def __init__(self, content: bytes) -> None:
         self.content = content
+        from elftools.elf.elffile import ELFFile  # only when an ELF is really parsed
+
         self.elf = ELFFile(io.BytesIO(content))
         self.loads = [
             (s["p_vaddr"], s["p_offset"], s["p_filesz"], s["p_flags"], s["p_memsz"])
@@ -293,6 +294,8 @@ def _arch(info: BuildInfo, content: bytes) -> str:
     if goarch := info.setting("GOARCH"):
         return goarch
     try:
+        from elftools.elf.elffile import ELFFile  # only when an ELF is really parsed
+
         machine = str(ELFFile(io.BytesIO(content))["e_machine"])
     except Exception:  # hostile header: the architecture is only a nicety
         return ""

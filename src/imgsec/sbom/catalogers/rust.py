@@ -16,7 +16,6 @@ import zlib
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
-from elftools.elf.elffile import ELFFile
 from packageurl import PackageURL
 
 from imgsec.sbom.catalogers.base import FileInfo, MiB
@@ -34,6 +33,8 @@ def read_audit_data(content: bytes) -> dict[str, Any] | None:
     """The decoded ``.dep-v0`` JSON of an ELF file, or None if it has none (or it is unusable)."""
     if not content.startswith(b"\x7fELF") or SECTION.encode() not in content:
         return None  # the section name must be in the section-name table; cheap rejection
+    from elftools.elf.elffile import ELFFile  # only when an ELF is really parsed
+
     section = ELFFile(io.BytesIO(content)).get_section_by_name(SECTION)
     if section is None:
         return None
