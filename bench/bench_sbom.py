@@ -32,7 +32,7 @@ for layer in m["layers"]:
 
 def bench_image(name: str, layout: Path, tag: str) -> None:
     spec = f"oci:{layout}:{tag}"
-    imgsec = measure("imgsec sbom", [str(BIN / "imgsec"), "sbom", spec, "-f", "json", "-q"])
+    imgsec = measure("imgsec sbom", [str(BIN / "imgsec"), "sbom", spec, "-f", "json", "-q", "--no-cache"])
     syft = measure(
         "syft",
         [str(BIN / "syft"), f"oci-dir:{layout}", "-o", "syft-json", "-q"],
