@@ -196,7 +196,6 @@ def push(
     """Push the database to a registry as an OCI artifact (for air-gapped clusters); prints REF@DIGEST."""
     from imgsec.cli.images import registry_options
     from imgsec.reference import parse_reference
-    from imgsec.registry.client import RegistryClient
     from imgsec.vulndb.oci import push_database
     from imgsec.vulndb.paths import db_path
 
@@ -205,13 +204,7 @@ def push(
     reference = parse_reference(ref)
     opts = registry_options(username, password_stdin, ca_cert, insecure)
     dest = db_path(cfg, cache_dir)
-    with RegistryClient.for_reference(
-        reference,
-        username=opts.username,
-        password=opts.password,
-        ca_cert=opts.ca_cert,
-        insecure=opts.insecure,
-    ) as client:
+    with opts.client(reference) as client:
         result = push_database(client, reference, dest)
     if not quiet:
         err_console.print(
@@ -243,7 +236,6 @@ def pull(
     """Replace the database with one pushed by 'imgsec db push'; the old one stays if anything fails."""
     from imgsec.cli.images import registry_options
     from imgsec.reference import parse_reference
-    from imgsec.registry.client import RegistryClient
     from imgsec.vulndb.oci import MAX_DB_SIZE, pull_database
     from imgsec.vulndb.paths import db_path
 
@@ -252,13 +244,7 @@ def pull(
     reference = parse_reference(ref)
     opts = registry_options(username, password_stdin, ca_cert, insecure)
     dest = db_path(cfg, cache_dir)
-    with RegistryClient.for_reference(
-        reference,
-        username=opts.username,
-        password=opts.password,
-        ca_cert=opts.ca_cert,
-        insecure=opts.insecure,
-    ) as client:
+    with opts.client(reference) as client:
         result = pull_database(client, reference, dest, max_size=max_size or MAX_DB_SIZE)
     if not quiet:
         err_console.print(

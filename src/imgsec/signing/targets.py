@@ -45,13 +45,9 @@ def open_target(
         )
     ref = registry_reference(spec)
     assert ref is not None
-    from imgsec.registry.client import RegistryClient
     from imgsec.signing.store_registry import RegistryStore, resolve_registry_target
 
-    opts = registry or RegistryOptions()
-    client = RegistryClient.for_reference(
-        ref, username=opts.username, password=opts.password, ca_cert=opts.ca_cert, insecure=opts.insecure
-    )
+    client = (registry or RegistryOptions()).client(ref)
     try:
         target = resolve_registry_target(client, ref)
         sig_ref = parse_reference(signature_repo, default_tag=False) if signature_repo else ref

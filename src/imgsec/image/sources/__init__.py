@@ -9,12 +9,15 @@ from __future__ import annotations
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from imgsec.errors import InputError
 from imgsec.image.model import Descriptor, Image, Platform
 from imgsec.image.sources.local import open_docker_archive, open_oci
 from imgsec.reference import Reference, parse_reference
+
+if TYPE_CHECKING:
+    from imgsec.registry.client import RegistryClient
 
 LOCAL_TRANSPORTS = ("oci:", "oci-archive:", "docker-archive:", "dir:")
 
@@ -27,6 +30,14 @@ class RegistryOptions:
     password: str | None = None
     ca_cert: Path | None = None
     insecure: bool = False
+
+    def client(self, ref: Reference) -> RegistryClient:
+        """A client for ``ref``'s registry with these credentials and TLS settings."""
+        from imgsec.registry.client import RegistryClient
+
+        return RegistryClient.for_reference(
+            ref, username=self.username, password=self.password, ca_cert=self.ca_cert, insecure=self.insecure
+        )
 
 
 def registry_reference(spec: str) -> Reference | None:
@@ -66,13 +77,8 @@ def open_image(
     ref = registry_reference(spec)
     assert ref is not None
     from imgsec.image.sources.registry import open_registry_image
-    from imgsec.registry.client import RegistryClient
 
-    opts = registry or RegistryOptions()
-    client = RegistryClient.for_reference(
-        ref, username=opts.username, password=opts.password, ca_cert=opts.ca_cert, insecure=opts.insecure
-    )
-    return open_registry_image(ref, client, platform)
+    return open_registry_image(ref, (registry or RegistryOptions()).client(ref), platform)
 
 
 def _no_blobs(descriptor: Descriptor) -> AbstractContextManager[BinaryIO]:
