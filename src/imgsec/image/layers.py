@@ -542,13 +542,31 @@ def squash(
     """
     state: dict[str, dict[str, Placed[Any]]] = {}
     links: dict[str, tuple[int, str]] = {}
-    for index, layer in enumerate(layers):
-        hidden = layer.whiteouts | layer.non_dirs
+    ancestor_cache: dict[str, tuple[str, ...]] = {}
 
-        def gone(path: str, hidden: set[str] = hidden, opaque: set[str] = layer.opaque_dirs) -> bool:
-            if path in hidden:
+    def ancestors(path: str) -> tuple[str, ...]:
+        found = ancestor_cache.get(path)
+        if found is None:
+            found = ancestor_cache[path] = tuple(_ancestors(path))
+        return found
+
+    for index, layer in enumerate(layers):
+        whiteouts, non_dirs, opaque = layer.whiteouts, layer.non_dirs, layer.opaque_dirs
+        # Only directories above a path we hold can hide it: find the few this layer hides, once.
+        held = [p for per_route in state.values() for p in per_route]
+        held.extend(links)
+        above: set[str] = set().union(*(ancestors(p) for p in held)) if held else set()
+        hiding = {d for d in above if d in whiteouts or d in non_dirs or d in opaque}
+
+        def gone(
+            path: str,
+            whiteouts: set[str] = whiteouts,
+            non_dirs: set[str] = non_dirs,
+            hiding: set[str] = hiding,
+        ) -> bool:
+            if path in whiteouts or path in non_dirs:
                 return True
-            return any(a in hidden or a in opaque for a in _ancestors(path))
+            return bool(hiding) and any(a in hiding for a in ancestors(path))
 
         for per_route in state.values():
             for path in [p for p in per_route if gone(p)]:
