@@ -34,3 +34,16 @@ def syft_document(image: FixtureImage) -> dict[str, Any]:
         tmp.replace(cached)
     doc: dict[str, Any] = json.loads(cached.read_text())
     return doc
+
+
+def syft_dir_artifacts(root: Path) -> list[dict[str, Any]]:
+    """syft's artifacts for a directory, with the catalogers syft runs on images (not directories)."""
+    out = subprocess.run(
+        [str(SYFT), f"dir:{root}", "--override-default-catalogers", "image", "-o", "syft-json", "-q"],
+        check=True,
+        capture_output=True,
+        timeout=300,
+        env={**os.environ, "SYFT_CHECK_FOR_APP_UPDATE": "false"},
+    ).stdout
+    artifacts: list[dict[str, Any]] = json.loads(out)["artifacts"]
+    return artifacts

@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -15,35 +11,19 @@ from hypothesis import strategies as st
 from imgsec.sbom.catalogers.base import FileInfo
 from imgsec.sbom.catalogers.gem import GemspecCataloger
 from imgsec.sbom.model import Package, PackageType
+from tests.helpers.catalog import catalog_dir
+from tests.helpers.syft import syft_dir_artifacts
 
 DATA = Path(__file__).parent / "data" / "lang" / "gem"
-SYFT = Path(sys.executable).parent / "syft"
 
 
 def catalog_tree(root: Path) -> list[Package]:
-    cataloger = GemspecCataloger()
-    found: list[Package] = []
-    for path in sorted(root.rglob("*")):
-        if not path.is_file():
-            continue
-        st_ = path.stat()
-        info = FileInfo(path.relative_to(root).as_posix(), st_.st_mode & 0o7777, st_.st_size, "sha256:l1")
-        if cataloger.wants(info) and info.size <= cataloger.max_size:
-            found.extend(cataloger.catalog(info, path.read_bytes()))
-    return found
+    return catalog_dir(GemspecCataloger(), root)
 
 
 def syft_packages(root: Path) -> set[tuple[str, str, str, str]]:
-    if not SYFT.exists():
-        pytest.skip("syft is not installed in the virtualenv")
-    out = subprocess.run(
-        [str(SYFT), f"dir:{root}", "--override-default-catalogers", "image", "-o", "syft-json", "-q"],
-        check=True,
-        capture_output=True,
-        timeout=300,
-        env=dict(os.environ, SYFT_CHECK_FOR_APP_UPDATE="false"),
-    ).stdout
-    return {(a["type"], a["name"], a["version"], a["purl"]) for a in json.loads(out)["artifacts"]}
+    artifacts = syft_dir_artifacts(root)
+    return {(a["type"], a["name"], a["version"], a["purl"]) for a in artifacts}
 
 
 def test_same_packages_as_syft() -> None:

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import inspect
-import json
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 from urllib.parse import unquote
 
@@ -19,8 +17,9 @@ from hypothesis import strategies as st
 from imgsec.sbom.catalogers.base import FileInfo
 from imgsec.sbom.catalogers.golang import GoBinaryCataloger
 from imgsec.sbom.model import Package, PackageType
+from tests.helpers.catalog import catalog_dir
+from tests.helpers.syft import syft_dir_artifacts
 
-SYFT = Path(sys.executable).parent / "syft"
 CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "imgsec-test-fixtures"
 COMMIT_DATE = "2023-01-02T03:04:05Z"
 
@@ -137,33 +136,7 @@ def go_tree() -> Path:
 
 
 def catalog_tree(root: Path) -> list[Package]:
-    cataloger = GoBinaryCataloger()
-    found: list[Package] = []
-    for path in sorted(root.rglob("*")):
-        if not path.is_file():
-            continue
-        st_ = path.stat()
-        info = FileInfo(path.relative_to(root).as_posix(), st_.st_mode & 0o7777, st_.st_size, "sha256:l1")
-        if not cataloger.wants(info) or info.size > cataloger.max_size:
-            continue
-        content = path.read_bytes()
-        if content.startswith(cataloger.magic):
-            found.extend(cataloger.catalog(info, content))
-    return found
-
-
-def syft_artifacts(root: Path) -> list[dict[str, object]]:
-    if not SYFT.exists():
-        pytest.skip("syft is not installed in the virtualenv")
-    out = subprocess.run(
-        [str(SYFT), f"dir:{root}", "--override-default-catalogers", "image", "-o", "syft-json", "-q"],
-        check=True,
-        capture_output=True,
-        timeout=300,
-        env=dict(os.environ, SYFT_CHECK_FOR_APP_UPDATE="false"),
-    ).stdout
-    artifacts: list[dict[str, object]] = json.loads(out)["artifacts"]
-    return artifacts
+    return catalog_dir(GoBinaryCataloger(), root)
 
 
 def test_same_packages_as_syft(go_tree: Path) -> None:
@@ -173,9 +146,9 @@ def test_same_packages_as_syft(go_tree: Path) -> None:
     }
     theirs = {
         (str(loc["path"]).lstrip("/"), a["type"], a["name"], a["version"], unquote(str(a["purl"])))
-        for a in syft_artifacts(tree)
+        for a in syft_dir_artifacts(tree)
         if a["type"] == "go-module"
-        for loc in a["locations"]  # type: ignore[attr-defined]
+        for loc in a["locations"]
     }
     assert ours == theirs
 
@@ -239,8 +212,8 @@ def test_main_module_version_from_contents_like_syft(go_tree: Path, tmp_path: Pa
     ours = {p.locations[0].path: p.version for p in catalog_tree(tmp_path) if p.name == "example.com/hello"}
     assert ours == {f"bin/{name}": expected for name, (_, expected) in trailers.items()}
     theirs = {
-        str(a["locations"][0]["path"]).lstrip("/"): a["version"]  # type: ignore[index]
-        for a in syft_artifacts(tmp_path)
+        str(a["locations"][0]["path"]).lstrip("/"): a["version"]
+        for a in syft_dir_artifacts(tmp_path)
         if a["name"] == "example.com/hello"
     }
     assert ours == theirs

@@ -8,10 +8,6 @@ Maven Central is not reachable here, so the archives are written with ``zipfile`
 from __future__ import annotations
 
 import io
-import json
-import os
-import subprocess
-import sys
 import zipfile
 from pathlib import Path
 
@@ -22,8 +18,8 @@ from hypothesis import strategies as st
 from imgsec.sbom.catalogers.base import FileInfo
 from imgsec.sbom.catalogers.java import JavaArchiveCataloger, name_and_version_from_filename
 from imgsec.sbom.model import Package, PackageType
-
-SYFT = Path(sys.executable).parent / "syft"
+from tests.helpers.catalog import catalog_dir
+from tests.helpers.syft import syft_dir_artifacts
 
 
 def manifest(**fields: str) -> bytes:
@@ -157,33 +153,14 @@ def tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def catalog_tree(root: Path) -> list[Package]:
-    cataloger = JavaArchiveCataloger()
-    found: list[Package] = []
-    for path in sorted(root.rglob("*")):
-        if not path.is_file():
-            continue
-        st_ = path.stat()
-        info = FileInfo(path.relative_to(root).as_posix(), st_.st_mode & 0o7777, st_.st_size, "sha256:l1")
-        if cataloger.wants(info) and info.size <= cataloger.max_size:
-            content = path.read_bytes()
-            if content.startswith(cataloger.magic):
-                found.extend(cataloger.catalog(info, content))
-    return found
+    return catalog_dir(JavaArchiveCataloger(), root)
 
 
 def syft_packages(root: Path) -> set[tuple[str, str, str, str, str]]:
-    if not SYFT.exists():
-        pytest.skip("syft is not installed in the virtualenv")
-    out = subprocess.run(
-        [str(SYFT), f"dir:{root}", "--override-default-catalogers", "image", "-o", "syft-json", "-q"],
-        check=True,
-        capture_output=True,
-        timeout=300,
-        env=dict(os.environ, SYFT_CHECK_FOR_APP_UPDATE="false"),
-    ).stdout
+    artifacts = syft_dir_artifacts(root)
     return {
         (a["metadata"]["virtualPath"].lstrip("/"), a["type"], a["name"], a["version"], a["purl"])
-        for a in json.loads(out)["artifacts"]
+        for a in artifacts
     }
 
 

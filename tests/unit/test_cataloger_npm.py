@@ -8,7 +8,6 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -18,8 +17,9 @@ from hypothesis import strategies as st
 from imgsec.sbom.catalogers.base import FileInfo
 from imgsec.sbom.catalogers.npm import NpmPackageCataloger
 from imgsec.sbom.model import Package, PackageType
+from tests.helpers.catalog import catalog_dir
+from tests.helpers.syft import syft_dir_artifacts
 
-SYFT = Path(sys.executable).parent / "syft"
 CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "imgsec-test-fixtures"
 PACKAGES = ("lodash@4.17.4", "@sindresorhus/is@4.6.0", "ms@2.1.3", "JSONStream@1.3.5")
 
@@ -70,29 +70,12 @@ def node_tree() -> Path:
 
 
 def catalog_tree(root: Path) -> list[Package]:
-    cataloger = NpmPackageCataloger()
-    found: list[Package] = []
-    for path in sorted(root.rglob("*")):
-        if not path.is_file() or path.is_symlink():
-            continue
-        st_ = path.stat()
-        info = FileInfo(path.relative_to(root).as_posix(), st_.st_mode & 0o7777, st_.st_size, "sha256:l1")
-        if cataloger.wants(info) and info.size <= cataloger.max_size:
-            found.extend(cataloger.catalog(info, path.read_bytes()))
-    return found
+    return catalog_dir(NpmPackageCataloger(), root)
 
 
 def syft_packages(root: Path) -> set[tuple[str, str, str, str]]:
-    if not SYFT.exists():
-        pytest.skip("syft is not installed in the virtualenv")
-    out = subprocess.run(
-        [str(SYFT), f"dir:{root}", "--override-default-catalogers", "image", "-o", "syft-json", "-q"],
-        check=True,
-        capture_output=True,
-        timeout=300,
-        env=dict(os.environ, SYFT_CHECK_FOR_APP_UPDATE="false"),
-    ).stdout
-    return {(a["type"], a["name"], a["version"], a["purl"]) for a in json.loads(out)["artifacts"]}
+    artifacts = syft_dir_artifacts(root)
+    return {(a["type"], a["name"], a["version"], a["purl"]) for a in artifacts}
 
 
 def _keys(packages: list[Package]) -> set[tuple[str, str, str]]:

@@ -8,7 +8,6 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import zlib
 from pathlib import Path
 
@@ -19,8 +18,9 @@ from hypothesis import strategies as st
 from imgsec.sbom.catalogers.base import FileInfo
 from imgsec.sbom.catalogers.rust import CargoAuditableCataloger
 from imgsec.sbom.model import Package, PackageType
+from tests.helpers.catalog import catalog_dir
+from tests.helpers.syft import syft_dir_artifacts
 
-SYFT = Path(sys.executable).parent / "syft"
 CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "imgsec-test-fixtures"
 
 # The dependency tree as cargo-auditable writes it (rust-audit-info format: packages with name,
@@ -91,33 +91,14 @@ def tree() -> Path:
 
 
 def catalog_tree(root: Path) -> list[Package]:
-    cataloger = CargoAuditableCataloger()
-    found: list[Package] = []
-    for path in sorted(root.rglob("*")):
-        if not path.is_file():
-            continue
-        st_ = path.stat()
-        info = FileInfo(path.relative_to(root).as_posix(), st_.st_mode & 0o7777, st_.st_size, "sha256:l1")
-        if cataloger.wants(info) and info.size <= cataloger.max_size:
-            content = path.read_bytes()
-            if content.startswith(cataloger.magic):
-                found.extend(cataloger.catalog(info, content))
-    return found
+    return catalog_dir(CargoAuditableCataloger(), root)
 
 
 def syft_packages(root: Path) -> set[tuple[str, str, str, str, str]]:
-    if not SYFT.exists():
-        pytest.skip("syft is not installed in the virtualenv")
-    out = subprocess.run(
-        [str(SYFT), f"dir:{root}", "--override-default-catalogers", "image", "-o", "syft-json", "-q"],
-        check=True,
-        capture_output=True,
-        timeout=300,
-        env=dict(os.environ, SYFT_CHECK_FOR_APP_UPDATE="false"),
-    ).stdout
+    artifacts = syft_dir_artifacts(root)
     return {
         (loc["path"].lstrip("/"), a["type"], a["name"], a["version"], a["purl"])
-        for a in json.loads(out)["artifacts"]
+        for a in artifacts
         for loc in a["locations"]
     }
 

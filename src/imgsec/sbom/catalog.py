@@ -31,7 +31,7 @@ _COPYRIGHT_ROUTE = "dpkg-copyright"
 
 
 @dataclass(frozen=True)
-class _CatalogerRoute:
+class CatalogerRoute:
     """Adapts a Cataloger to a layer route, stamping each package with its layer and location."""
 
     cataloger: Cataloger
@@ -110,7 +110,7 @@ def _carry_layer(old: Sequence[Any], new: Sequence[Any]) -> Sequence[Any]:
 
 
 def routes_for(catalogers: Sequence[Cataloger]) -> list[Route[Any]]:
-    routes: list[Route[Any]] = [_CatalogerRoute(c) for c in catalogers]
+    routes: list[Route[Any]] = [CatalogerRoute(c) for c in catalogers]
     routes.append(_distro_route())
     routes.append(_copyright_route())
     return routes
