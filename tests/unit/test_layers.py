@@ -9,10 +9,20 @@ from pathlib import Path
 import pytest
 
 from imgsec.errors import DigestMismatchError, InputError, UnsafeContentError
+from imgsec.image import inflate
 from imgsec.image.layers import FunctionRoute, LayerResult, read_layers, squash
 from imgsec.image.sources import open_image
 from imgsec.sbom.catalogers.base import FileInfo
 from tests.unit.ocihelp import Entry, make_tar, sha, write_layout
+
+
+@pytest.fixture(autouse=True, params=["in-process", "helper-process"])
+def reader(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Every test runs twice: big local blobs go to a decompression helper process, so small
+    test layers are sent there too (threshold 0) to prove both readers behave the same."""
+    if request.param == "helper-process":
+        monkeypatch.setattr(inflate, "HELPER_MIN_SIZE", 0)
+    return str(request.param)
 
 
 def _keep(info: FileInfo, content: bytes) -> Sequence[bytes]:
@@ -258,3 +268,66 @@ def test_read_everything_at_once_still_checks_the_digest() -> None:
     short = VerifyingReader(io.BytesIO(b"ab"), sha(b"ab"), "blob", size=3)
     with pytest.raises(DigestMismatchError, match="truncated"):
         short.read(-1)
+
+
+def _children() -> set[int]:
+    pids: set[int] = set()
+    for task in Path("/proc/self/task").iterdir():
+        text = (task / "children").read_text()
+        pids.update(int(p) for p in text.split())
+    return pids
+
+
+def test_progress_counts_every_compressed_byte(tmp_path: Path) -> None:
+    write_layout(tmp_path / "img", LAYERS)
+    image = open_image(f"oci:{tmp_path / 'img'}:t")
+    seen: list[int] = []
+    read_layers(image, [KEEP_ALL], on_bytes=seen.append)
+    assert sum(seen) == sum(layer.descriptor.size for layer in image.layers)
+
+
+def test_a_failing_read_leaves_no_process_or_file_behind(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, reader: str
+) -> None:
+    import os
+
+    # A hostile entry early in a big layer: the reader stops long before the end of the stream.
+    filler = [Entry(f"f{i}", os.urandom(64 * 1024)) for i in range(64)]
+    write_layout(tmp_path / "img", [make_tar([Entry("/etc/shadow", b"x"), *filler])])
+    work = tmp_path / "cwd"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    before = _children()
+    fds_before = len(os.listdir("/proc/self/fd"))
+    image = open_image(f"oci:{tmp_path / 'img'}:t")
+    with pytest.raises(UnsafeContentError, match="absolute path"):
+        read_layers(image, [KEEP_ALL])
+    assert _children() == before
+    assert len(os.listdir("/proc/self/fd")) == fds_before
+    assert list(work.iterdir()) == []
+
+
+def test_helper_reports_the_same_results_as_the_in_process_reader(tmp_path: Path) -> None:
+    import os
+
+    files = [Entry(f"d/f{i}", os.urandom(i * 997 % 50_000)) for i in range(300)]
+    files.append(Entry("d/link", kind="hardlink", link="d/f7"))
+    write_layout(tmp_path / "img", [make_tar(files)], how="zstd")
+    image = open_image(f"oci:{tmp_path / 'img'}:t")
+    layer = image.layers[0]
+    from functools import partial
+
+    from imgsec.image.layers import walk_layer
+
+    runs = [
+        walk_layer(
+            partial(image.open_blob, layer.descriptor),
+            [KEEP_ALL],
+            layer=layer.diff_id,
+            what="t",
+            helper_min_size=m,
+        )
+        for m in (0, 1 << 40)
+    ]
+    assert runs[0].results == runs[1].results
+    assert runs[0].results["all"]["d/link"] == [files[7].data]

@@ -27,9 +27,10 @@ import zstandard
 from isal import igzip
 
 from imgsec.errors import DigestMismatchError, ImgsecError, InputError, UnsafeContentError
-from imgsec.image.model import Image
+from imgsec.image import inflate
+from imgsec.image.model import Image, VerifyingReader
 from imgsec.image.tarstream import TarReader
-from imgsec.sbom.catalogers.base import FileInfo
+from imgsec.sbom.catalogers.base import FileInfo, PathHints
 
 if TYPE_CHECKING:
     from imgsec.image.cache import LayerCache
@@ -51,7 +52,11 @@ _KEEP_TOTAL_MAX = 16 << 20
 
 
 class Route(Protocol[T_co]):
-    """Anything that wants some files of a layer: catalogers, detectors, secret scanners."""
+    """Anything that wants some files of a layer: catalogers, detectors, secret scanners.
+
+    A route may also have a ``hints`` attribute (:class:`PathHints`): where its files can be, so
+    the reader calls ``wants`` only for paths that match them.
+    """
 
     @property
     def name(self) -> str: ...
@@ -76,6 +81,7 @@ class FunctionRoute(Generic[T]):
     analyze_fn: Callable[[FileInfo, bytes], Sequence[T]]
     magic: tuple[bytes, ...] = ()
     max_size: int = 64 * 1024 * 1024
+    hints: PathHints | None = None
 
     def wants(self, info: FileInfo) -> bool:
         return self.wants_fn(info)
@@ -116,6 +122,44 @@ def normalize_entry_path(name: str) -> str:
             )
         parts.append(part)
     return "/".join(parts)
+
+
+class _Router:
+    """Which routes want a file: ``wants`` is called only where a route's path hints allow it."""
+
+    def __init__(self, routes: Sequence[Route[Any]]) -> None:
+        WantsFn = Callable[[FileInfo], bool]
+        self.always: list[tuple[Route[Any], WantsFn]] = []
+        self.exact: dict[str, list[tuple[Route[Any], WantsFn]]] = {}
+        self.by_prefix: list[tuple[tuple[str, ...], Route[Any], WantsFn]] = []
+        self.by_suffix: list[tuple[tuple[str, ...], Route[Any], WantsFn]] = []
+        for route in routes:
+            hints = getattr(route, "hints", None)
+            wants = route.wants  # looked up once, not once per file
+            if not isinstance(hints, PathHints):
+                self.always.append((route, wants))
+                continue
+            for path in hints.exact:
+                self.exact.setdefault(path, []).append((route, wants))
+            if hints.prefixes:
+                self.by_prefix.append((hints.prefixes, route, wants))
+            if hints.suffixes:
+                self.by_suffix.append((hints.suffixes, route, wants))
+        self.prefixes = tuple(p for group, _, _ in self.by_prefix for p in group)
+        self.suffixes = tuple(s for group, _, _ in self.by_suffix for s in group)
+
+    def interested(self, info: FileInfo) -> list[Route[Any]]:
+        path = info.path
+        out = [r for r, wants in self.always if wants(info)]
+        hinted = self.exact.get(path, [])
+        if path.startswith(self.prefixes):
+            hinted = hinted + [(r, w) for group, r, w in self.by_prefix if path.startswith(group)]
+        if path.endswith(self.suffixes):
+            hinted = hinted + [(r, w) for group, r, w in self.by_suffix if path.endswith(group)]
+        for route, wants in hinted:
+            if route not in out and wants(info):
+                out.append(route)
+        return out
 
 
 def _check_magic(route: Route[Any], head: bytes) -> bool:
@@ -299,18 +343,22 @@ def walk_layer(
     layer: str | None,
     what: str,
     on_bytes: Callable[[int], None] | None = None,
+    helper_min_size: int | None = None,
 ) -> LayerResult:
     """Stream one layer blob and return what the routes found in it.
 
     ``open_raw`` opens the (possibly compressed) blob; it is called again only when a wanted
-    hardlink points at a file the first pass did not keep.  Raises :class:`InputError` (or a
+    hardlink points at a file the first pass did not keep.  Local blobs of ``helper_min_size``
+    bytes or more (default :data:`imgsec.image.inflate.HELPER_MIN_SIZE`) are decompressed by a
+    helper process.  Raises :class:`InputError` (or a
     subclass) on corrupt, truncated, hostile or mismatching content; nothing is written anywhere.
     """
     result = LayerResult(layer=layer, results={r.name: {} for r in routes})
     pending_links: dict[str, list[str]] = {}
     try:
         with open_raw() as raw:
-            pending_links = _walk_stream(raw, routes, result, layer, what, on_bytes)
+            min_size = inflate.HELPER_MIN_SIZE if helper_min_size is None else helper_min_size
+            pending_links = _walk_stream(raw, routes, result, layer, what, on_bytes, min_size)
         if pending_links:
             with open_raw() as raw:
                 _resolve_hardlinks(raw, routes, result, layer, pending_links)
@@ -330,7 +378,14 @@ def _walk_stream(
     layer: str | None,
     what: str,
     on_bytes: Callable[[int], None] | None,
+    helper_min_size: int,
 ) -> dict[str, list[str]]:
+    region = raw.region if isinstance(raw, VerifyingReader) else None
+    if region is not None and region.size >= helper_min_size:
+        # A local blob: a helper process decompresses and verifies it while this one parses.
+        assert isinstance(raw, VerifyingReader)
+        with inflate.HelperStream(region, raw.digest, layer, what, on_bytes) as helped:
+            return _walk_entries(TarReader(helped), routes, result, layer, what, None)
     counted = _CountingReader(raw, on_bytes)
     hashed = _HashingReader(decompressed(counted), layer, what)  # type: ignore[arg-type]
     with _Prefetcher(hashed) as ahead:
@@ -343,7 +398,7 @@ def _walk_entries(
     result: LayerResult,
     layer: str | None,
     what: str,
-    hashed: _HashingReader,
+    hashed: _HashingReader | None,
 ) -> dict[str, list[str]]:
     # Hardlinks point at an earlier entry of the same layer.  Small wanted files are kept (within a
     # budget) so a link to them is analyzed without a second pass; for the others we remember the
@@ -352,12 +407,30 @@ def _walk_entries(
     kept_bytes = 0
     seen: dict[str, tuple[int, int, bytes, bool]] = {}
     pending: dict[str, list[str]] = {}
+    interested_in = _Router(routes).interested
+    whiteouts, opaque_dirs, non_dirs, symlinks = (
+        result.whiteouts,
+        result.opaque_dirs,
+        result.non_dirs,
+        result.symlinks,
+    )
     entries = 0
+    files = 0
     for member in tar:
         entries += 1
         if entries > MAX_ENTRIES_PER_LAYER:
             raise UnsafeContentError(f"{what}: more than {MAX_ENTRIES_PER_LAYER} entries; refusing")
-        path = normalize_entry_path(member.name)
+        name = member.name
+        if (
+            name.startswith(("/", "."))
+            or "/." in name
+            or "//" in name
+            or len(name) > MAX_PATH_LENGTH
+            or "\x00" in name
+        ):
+            path = normalize_entry_path(name)  # the careful way, for anything unusual
+        else:
+            path = name[:-1] if name.endswith("/") else name
         if not path:
             continue
         slash = path.rfind("/")
@@ -365,15 +438,15 @@ def _walk_entries(
         if base.startswith(WHITEOUT_PREFIX):
             parent = path[:slash] if slash >= 0 else ""
             if base == OPAQUE_MARKER:
-                result.opaque_dirs.add(parent)
+                opaque_dirs.add(parent)
             else:
-                result.whiteouts.add(posixpath.join(parent, base[len(WHITEOUT_PREFIX) :]))
+                whiteouts.add(posixpath.join(parent, base[len(WHITEOUT_PREFIX) :]))
             continue
         if member.is_dir:
             continue
-        result.non_dirs.add(path)
+        non_dirs.add(path)
         if member.is_symlink:
-            result.symlinks[path] = member.linkname
+            symlinks[path] = member.linkname
             continue
         if member.is_hardlink:
             target = normalize_entry_path(member.linkname)
@@ -393,26 +466,31 @@ def _walk_entries(
             continue
         if not member.is_file:
             continue  # devices, fifos, sparse files: nothing to read, nothing is created
-        result.files += 1
-        info = FileInfo(path, member.mode & 0o7777, member.size, layer)
-        interested = [r for r in routes if r.wants(info)]
+        files += 1
+        size = member.size
+        info = FileInfo(path, member.mode & 0o7777, size, layer)
+        interested = interested_in(info)
         if not interested:
             continue
-        head = tar.read_data(min(member.size, 16))
-        interested = [r for r in interested if _check_magic(r, head) and member.size <= r.max_size]
+        head = tar.peek_data(16)
+        interested = [
+            r for r in interested if size <= r.max_size and (not r.magic or head.startswith(r.magic))
+        ]
         if not interested:
-            seen[path] = (member.size, info.mode, head, False)
+            seen[path] = (size, info.mode, head, False)
             continue
-        content = head + tar.read_data(member.size - len(head))
+        content = tar.read_data(size)
         found_any = _analyze(info, content, interested, result)
-        seen[path] = (member.size, info.mode, head, found_any)
-        if member.size <= _KEEP_FILE_MAX:
+        seen[path] = (size, info.mode, head, found_any)
+        if size <= _KEEP_FILE_MAX:
             kept[path] = content
-            kept_bytes += member.size
+            kept_bytes += size
             while kept_bytes > _KEEP_TOTAL_MAX:
                 kept_bytes -= len(kept.pop(next(iter(kept))))
+    result.files += files
     tar.drain()
-    hashed.verify()
+    if hashed is not None:
+        hashed.verify()
     return pending
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-import platform as _platform
+import os
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
@@ -65,7 +65,7 @@ class Platform:
 
     @classmethod
     def host(cls) -> Platform:
-        machine = _platform.machine().lower()
+        machine = os.uname().machine.lower()
         arch = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64"}.get(
             machine, machine
         )
@@ -155,19 +155,41 @@ def verify_digest(data: bytes, digest: str, what: str) -> None:
         )
 
 
+@dataclass(frozen=True)
+class FileRegion:
+    """Where a blob's bytes sit in an already opened local file (``fd`` stays owned by the opener)."""
+
+    fd: int
+    offset: int
+    size: int
+
+
 class VerifyingReader:
     """A read-only binary stream that hashes what passes through and checks it at EOF.
 
     Raises :class:`DigestMismatchError` when the stream ends with a different digest, or when it
-    yields more than ``size`` bytes (when ``size`` is known).
+    yields more than ``size`` bytes (when ``size`` is known).  ``region`` says where the bytes sit
+    when they come from a local file, so a helper process can read them directly (it then checks
+    the digest itself, see :mod:`imgsec.image.inflate`).
     """
 
-    def __init__(self, raw: BinaryIO, digest: str, what: str, size: int | None = None) -> None:
+    def __init__(
+        self,
+        raw: BinaryIO,
+        digest: str,
+        what: str,
+        size: int | None = None,
+        *,
+        region: FileRegion | None = None,
+    ) -> None:
         algo, _, self._expected = digest.partition(":")
         if algo not in ("sha256", "sha512"):
             raise InputError(f"{what}: unsupported digest algorithm {algo!r}")
         self._raw = raw
         self._hash = hashlib.new(algo)
+        self.digest = digest
+        self.what = what
+        self.region = region
         self._digest = digest
         self._what = what
         self._size = size

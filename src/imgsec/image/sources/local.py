@@ -30,6 +30,7 @@ from imgsec.image.model import (
     DOCKER_LAYER_TAR,
     MAX_DOCUMENT_SIZE,
     Descriptor,
+    FileRegion,
     Image,
     Platform,
     VerifyingReader,
@@ -42,7 +43,7 @@ REF_NAME_ANNOTATION = "org.opencontainers.image.ref.name"
 _BLOB_PATH_RE = re.compile(r"^blobs/(sha256|sha512)/([a-f0-9]{64}|[a-f0-9]{128})$")
 
 
-def _read_capped(f: BinaryIO, cap: int, what: str) -> bytes:
+def _read_capped(f: BinaryIO | _Region, cap: int, what: str) -> bytes:
     data = f.read(cap + 1)
     if len(data) > cap:
         raise InputError(f"{what}: larger than {cap} bytes; refusing")
@@ -80,7 +81,10 @@ class LayoutDir:
     @contextmanager
     def open_blob(self, descriptor: Descriptor) -> Iterator[BinaryIO]:
         with _open_nofollow(self.blob_path(descriptor.digest)) as f:
-            yield VerifyingReader(f, descriptor.digest, f"blob {descriptor.digest}", descriptor.size)  # type: ignore[misc]
+            region = FileRegion(f.fileno(), 0, descriptor.size)
+            yield VerifyingReader(
+                f, descriptor.digest, f"blob {descriptor.digest}", descriptor.size, region=region
+            )  # type: ignore[misc]
 
     def index(self) -> dict[str, Any]:
         with _open_nofollow(self.root / "index.json") as f:
@@ -100,7 +104,13 @@ class _Region(io.RawIOBase):
     def __init__(self, f: BinaryIO, offset: int, size: int) -> None:
         self._f = f
         self._f.seek(offset)
+        self._offset = offset
+        self._size = size
         self._left = size
+
+    def region(self, declared: int) -> FileRegion | None:
+        """The member as a file region, when it is exactly the declared size (else read it here)."""
+        return FileRegion(self._f.fileno(), self._offset, self._size) if declared == self._size else None
 
     def readable(self) -> bool:
         return True
@@ -141,12 +151,12 @@ class TarArchive:
             raise InputError(f"{path}: not a readable uncompressed tar archive ({exc})") from exc
 
     @contextmanager
-    def open_member(self, name: str) -> Iterator[BinaryIO]:
+    def open_member(self, name: str) -> Iterator[_Region]:
         member = self.members.get(name)
         if member is None:
             raise NotFoundError(f"{self.path}: archive has no {name}")
         with self.path.open("rb") as f:
-            yield _Region(f, member.offset, member.size)  # type: ignore[misc]
+            yield _Region(f, member.offset, member.size)
 
     def read_member(self, name: str, what: str) -> bytes:
         with self.open_member(name) as f:
@@ -174,7 +184,13 @@ class OciArchive:
     @contextmanager
     def open_blob(self, descriptor: Descriptor) -> Iterator[BinaryIO]:
         with self.tar.open_member(self._name(descriptor.digest)) as f:
-            yield VerifyingReader(f, descriptor.digest, f"blob {descriptor.digest}", descriptor.size)  # type: ignore[misc]
+            yield VerifyingReader(  # type: ignore[misc]
+                f,  # type: ignore[arg-type]
+                descriptor.digest,
+                f"blob {descriptor.digest}",
+                descriptor.size,
+                region=f.region(descriptor.size),
+            )
 
     def index(self) -> dict[str, Any]:
         return load_json_document(self.tar.read_member("index.json", "index.json"), "index.json")
@@ -257,7 +273,13 @@ class DockerArchive:
         if member is None:
             raise NotFoundError(f"{self.tar.path}: no layer {descriptor.digest}")
         with self.tar.open_member(member) as f:
-            yield VerifyingReader(f, descriptor.digest, f"layer {member}", descriptor.size)  # type: ignore[misc]
+            yield VerifyingReader(  # type: ignore[misc]
+                f,  # type: ignore[arg-type]
+                descriptor.digest,
+                f"layer {member}",
+                descriptor.size,
+                region=f.region(descriptor.size),
+            )
 
     def _member(self, name: Any, what: str) -> str:
         if not isinstance(name, str):
