@@ -13,7 +13,7 @@ import re
 from collections.abc import Sequence
 from typing import ClassVar
 
-from imgsec.sbom.catalogers.base import FileInfo, MiB
+from imgsec.sbom.catalogers.base import FileInfo, MiB, PathHints
 from imgsec.sbom.distro import os_purl
 from imgsec.sbom.model import Location, Package, PackageType
 
@@ -37,6 +37,8 @@ class ApkCataloger:
     name: ClassVar[str] = "apk"
     magic: ClassVar[tuple[bytes, ...]] = ()
     max_size: ClassVar[int] = 256 * MiB
+
+    hints: ClassVar[PathHints] = PathHints(exact=INSTALLED_DBS)
 
     def wants(self, info: FileInfo) -> bool:
         return info.path in INSTALLED_DBS

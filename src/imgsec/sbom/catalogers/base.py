@@ -35,6 +35,22 @@ class FileInfo:
         return bool(self.mode & 0o111)
 
 
+@dataclass(frozen=True)
+class PathHints:
+    """Where a cataloger's files can be: a promise that ``wants`` is False for every other path.
+
+    The layer reader then skips the ``wants`` call for the great majority of files with one
+    string test.  Catalogers that go by mode, size or content (binaries) declare none.
+    """
+
+    exact: frozenset[str] = frozenset()
+    prefixes: tuple[str, ...] = ()
+    suffixes: tuple[str, ...] = ()
+
+    def may_want(self, path: str) -> bool:
+        return path in self.exact or path.startswith(self.prefixes) or path.endswith(self.suffixes)
+
+
 class Cataloger(Protocol):
     """One package format."""
 
@@ -44,6 +60,7 @@ class Cataloger(Protocol):
     magic: ClassVar[tuple[bytes, ...]]
     #: Files larger than this are skipped (logged), never read.
     max_size: ClassVar[int]
+    # Optionally ``hints: ClassVar[PathHints]``: where its files can be (see PathHints).
 
     def wants(self, info: FileInfo) -> bool:
         """Whether this file is one of ours; cheap: called for every file of every layer."""

@@ -19,7 +19,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import ClassVar
 
-from imgsec.sbom.catalogers.base import FileInfo, MiB
+from imgsec.sbom.catalogers.base import FileInfo, MiB, PathHints
 from imgsec.sbom.distro import os_purl
 from imgsec.sbom.model import Location, Package, PackageType
 
@@ -50,6 +50,8 @@ class DpkgCataloger:
     name: ClassVar[str] = "dpkg"
     magic: ClassVar[tuple[bytes, ...]] = ()
     max_size: ClassVar[int] = 64 * MiB
+
+    hints: ClassVar[PathHints] = PathHints(exact=frozenset({STATUS_PATH}), prefixes=(STATUS_DIR,))
 
     def wants(self, info: FileInfo) -> bool:
         path = info.path

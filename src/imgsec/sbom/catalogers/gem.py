@@ -15,7 +15,7 @@ from typing import ClassVar
 
 from packageurl import PackageURL
 
-from imgsec.sbom.catalogers.base import FileInfo, MiB
+from imgsec.sbom.catalogers.base import FileInfo, MiB, PathHints
 from imgsec.sbom.model import Location, Package, PackageType
 
 log = logging.getLogger(__name__)
@@ -44,6 +44,8 @@ class GemspecCataloger:
     name: ClassVar[str] = "gem"
     magic: ClassVar[tuple[bytes, ...]] = ()
     max_size: ClassVar[int] = 4 * MiB
+
+    hints: ClassVar[PathHints] = PathHints(suffixes=(".gemspec",))
 
     def wants(self, info: FileInfo) -> bool:
         path = info.path

@@ -24,6 +24,7 @@ from typing import ClassVar, Literal
 from packageurl import PackageURL
 
 from imgsec.sbom.catalogers.base import FileInfo, MiB
+from imgsec.sbom.catalogers.elfnames import section_names
 from imgsec.sbom.model import Location, Package, PackageType
 
 log = logging.getLogger(__name__)
@@ -151,7 +152,12 @@ def _read_pointer_string(elf: _Elf, addr: int, ptr_size: int, order: Literal["bi
 
 def read_build_info(content: bytes) -> tuple[str, str] | None:
     """The raw (Go version, module info) strings of a Go ELF binary, or None if it is not one."""
-    if not content.startswith(b"\x7fELF") or _MAGIC not in content:
+    if not content.startswith(b"\x7fELF"):
+        return None
+    names = section_names(content)
+    if names is not None and b".go." not in names and b"gopclntab" not in names:
+        return None  # Go's linker always names sections .gopclntab, .go.buildinfo, .note.go.buildid
+    if _MAGIC not in content:
         return None  # cheap rejection: most ELF files in an image are not Go
     elf = _Elf(content)
     start = elf.data_start()

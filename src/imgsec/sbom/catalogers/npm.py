@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 
 from packageurl import PackageURL
 
-from imgsec.sbom.catalogers.base import FileInfo, MiB
+from imgsec.sbom.catalogers.base import FileInfo, MiB, PathHints
 from imgsec.sbom.model import Location, Package, PackageType
 
 log = logging.getLogger(__name__)
@@ -123,6 +123,8 @@ class NpmPackageCataloger:
     name: ClassVar[str] = "npm"
     magic: ClassVar[tuple[bytes, ...]] = ()
     max_size: ClassVar[int] = 4 * MiB
+
+    hints: ClassVar[PathHints] = PathHints(exact=frozenset({"package.json"}), suffixes=("/package.json",))
 
     def wants(self, info: FileInfo) -> bool:
         return info.path.endswith("/package.json") or info.path == "package.json"

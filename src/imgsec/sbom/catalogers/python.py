@@ -10,15 +10,15 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Sequence
-from email.message import Message
-from email.parser import HeaderParser
-from email.policy import compat32
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from packageurl import PackageURL
 
-from imgsec.sbom.catalogers.base import FileInfo, MiB
+from imgsec.sbom.catalogers.base import FileInfo, MiB, PathHints
 from imgsec.sbom.model import Location, Package, PackageType
+
+if TYPE_CHECKING:
+    from email.message import Message
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +40,13 @@ _NO_LICENSE = frozenset({"", "UNKNOWN", "UNKNOWN LICENSE", "NONE"})
 def normalise_name(name: str) -> str:
     """The PEP 503 normalised project name (what pip, PyPI and syft compare)."""
     return _NORMALISE.sub("-", name).lower()
+
+
+def _parse_headers(text: str) -> Message:
+    from email.parser import HeaderParser  # the email package costs ~12 ms: only when there is metadata
+    from email.policy import compat32
+
+    return HeaderParser(policy=compat32).parsestr(text, headersonly=True)
 
 
 def _header(msg: Message, key: str) -> str:
@@ -71,6 +78,8 @@ class PythonPackageCataloger:
     magic: ClassVar[tuple[bytes, ...]] = ()
     max_size: ClassVar[int] = 8 * MiB
 
+    hints: ClassVar[PathHints] = PathHints(suffixes=_SUFFIXES)
+
     def wants(self, info: FileInfo) -> bool:
         return info.path.endswith(_SUFFIXES)
 
@@ -80,7 +89,7 @@ class PythonPackageCataloger:
             log.debug("%s: binary data, not Python metadata", info.path)
             return []
         try:
-            msg = HeaderParser(policy=compat32).parsestr(text, headersonly=True)
+            msg = _parse_headers(text)
         except Exception as exc:  # the stdlib parser is lenient; anything else is hostile input
             log.debug("%s: unreadable Python metadata: %s", info.path, exc)
             return []

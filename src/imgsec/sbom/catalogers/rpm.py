@@ -6,7 +6,7 @@ import logging
 from collections.abc import Sequence
 from typing import ClassVar
 
-from imgsec.sbom.catalogers.base import FileInfo, MiB
+from imgsec.sbom.catalogers.base import FileInfo, MiB, PathHints
 from imgsec.sbom.catalogers.rpmdb_backends import BackendError, detect_format, iter_blobs
 from imgsec.sbom.catalogers.rpmdb_header import HeaderError, RpmHeader, parse_header_blob
 from imgsec.sbom.distro import os_purl
@@ -47,6 +47,8 @@ class RpmCataloger:
     name: ClassVar[str] = "rpm"
     magic: ClassVar[tuple[bytes, ...]] = ()
     max_size: ClassVar[int] = 1024 * MiB
+
+    hints: ClassVar[PathHints] = PathHints(exact=RPMDB_PATHS)
 
     def wants(self, info: FileInfo) -> bool:
         return info.path in RPMDB_PATHS

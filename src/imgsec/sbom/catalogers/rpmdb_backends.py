@@ -12,7 +12,6 @@ record is skipped (logged by the caller), a damaged container raises :class:`Bac
 from __future__ import annotations
 
 import logging
-import sqlite3
 import struct
 import zlib
 from collections.abc import Iterator
@@ -68,6 +67,8 @@ def iter_sqlite_blobs(content: bytes) -> Iterator[bytes]:
     # use WAL, so mark the copy as a rollback-journal database.  The WAL file itself, when an image
     # ships one, is a separate file that this reader never sees.
     image[18] = image[19] = 1
+    import sqlite3  # only for sqlite rpm databases
+
     conn = sqlite3.connect(":memory:")
     try:
         conn.deserialize(bytes(image))

@@ -19,6 +19,7 @@ from typing import Any, ClassVar
 from packageurl import PackageURL
 
 from imgsec.sbom.catalogers.base import FileInfo, MiB
+from imgsec.sbom.catalogers.elfnames import section_names
 from imgsec.sbom.model import Location, Package, PackageType
 
 log = logging.getLogger(__name__)
@@ -31,7 +32,10 @@ _ALWAYS_LOOK = 256 * 1024
 
 def read_audit_data(content: bytes) -> dict[str, Any] | None:
     """The decoded ``.dep-v0`` JSON of an ELF file, or None if it has none (or it is unusable)."""
-    if not content.startswith(b"\x7fELF") or SECTION.encode() not in content:
+    if not content.startswith(b"\x7fELF"):
+        return None
+    names = section_names(content)
+    if SECTION.encode() not in (content if names is None else names):
         return None  # the section name must be in the section-name table; cheap rejection
     from elftools.elf.elffile import ELFFile  # only when an ELF is really parsed
 
