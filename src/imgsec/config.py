@@ -13,8 +13,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-import yaml
-
 from imgsec.errors import InputError
 
 T = TypeVar("T")
@@ -42,6 +40,8 @@ def load_config_file(path: Path | None) -> dict[str, Any]:
         text = chosen.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError(f"cannot read config file {chosen}: {exc}") from exc
+    import yaml  # only when there is a config file: PyYAML costs ~13 ms of start-up
+
     try:
         data = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # noqa: S506 (safe loader)
     except yaml.YAMLError as exc:

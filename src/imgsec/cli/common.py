@@ -9,18 +9,34 @@ import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, ParamSpec, TypeVar, cast
 
 import typer
-from rich.console import Console
 
 from imgsec.errors import ImgsecError, UsageError
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 P = ParamSpec("P")
 R = TypeVar("R")
 
-#: stderr console for progress, warnings and errors; results never go here.
-err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+
+@functools.cache
+def stderr_console() -> Console:
+    """The stderr console for progress, warnings and errors; results never go there."""
+    from rich.console import Console  # created on first use: rich costs ~30 ms of start-up
+
+    return Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+class _LazyConsole:
+    def __getattr__(self, name: str) -> Any:
+        return getattr(stderr_console(), name)
+
+
+#: :func:`stderr_console`, looked up on first use.
+err_console = cast("Console", _LazyConsole())
 
 FormatOpt = Annotated[
     str | None,

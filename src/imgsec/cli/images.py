@@ -7,16 +7,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from rich.progress import (
-    BarColumn,
-    DownloadColumn,
-    Progress,
-    TextColumn,
-    TimeRemainingColumn,
-    TransferSpeedColumn,
-)
-
-from imgsec.cli.common import err_console, read_password_stdin
+from imgsec.cli.common import read_password_stdin, stderr_console
 from imgsec.image.model import Image, Platform
 from imgsec.image.sources import RegistryOptions, open_image
 
@@ -45,13 +36,22 @@ def byte_progress(
     if quiet or not sys.stderr.isatty() or total == 0:
         yield None
         return
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+        TransferSpeedColumn,
+    )
+
     with Progress(
         TextColumn("[progress.description]{task.description}"),
         BarColumn(),
         DownloadColumn(),
         TransferSpeedColumn(),
         TimeRemainingColumn(),
-        console=err_console,
+        console=stderr_console(),
         transient=True,
     ) as progress:
         task = progress.add_task(label, total=total)
