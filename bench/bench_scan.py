@@ -56,7 +56,7 @@ def main() -> None:
             for i in range(3):
                 cache = work / f"cold-{name}-{i}"
                 shutil.copytree(db_cache, cache)
-                cold_runs.append(measure("imgsec scan (cold)", [*scan, str(cache)], runs=1))
+                cold_runs.append(measure("imgsec scan (cold)", [*scan, str(cache)], runs=1, warmup=False))
             cold = sorted(cold_runs, key=lambda m: m.seconds)[1]
             warm = measure("imgsec scan (warm)", [*scan, str(work / f"cold-{name}-0")])
             syft = measure(

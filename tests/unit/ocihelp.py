@@ -52,6 +52,17 @@ def sha(data: bytes) -> str:
 
 
 def compress(data: bytes, how: str) -> tuple[bytes, str]:
+    half = len(data) // 2
+    if how == "gzip-2-members":  # what concatenating two gzip files gives
+        blob = gzip.compress(data[:half], mtime=0) + gzip.compress(data[half:], mtime=0)
+        return blob, "application/vnd.oci.image.layer.v1.tar+gzip"
+    if how == "zstd-2-frames":
+        cctx = zstandard.ZstdCompressor()
+        return cctx.compress(data[:half]) + cctx.compress(
+            data[half:]
+        ), "application/vnd.oci.image.layer.v1.tar+zstd"
+    if how == "gzip+garbage":  # bytes after the last gzip member that are no gzip member
+        return gzip.compress(data, mtime=0) + b"trailing junk", "application/vnd.oci.image.layer.v1.tar+gzip"
     if how == "gzip":
         return gzip.compress(data, mtime=0), "application/vnd.oci.image.layer.v1.tar+gzip"
     if how == "zstd":
@@ -75,19 +86,27 @@ def write_layout(
     tag: str = "t",
     config_extra: dict[str, object] | None = None,
     diff_ids: list[str] | None = None,
+    precompressed: list[tuple[bytes, str, str]] | None = None,
 ) -> dict[str, object]:
-    """Write an OCI layout with these uncompressed layer tars; returns the manifest document."""
+    """Write an OCI layout with these uncompressed layer tars; returns the manifest document.
+
+    ``precompressed`` adds layers given as (blob, media type, diff_id) after those.
+    """
     root.mkdir(parents=True, exist_ok=True)
     (root / "oci-layout").write_text('{"imageLayoutVersion":"1.0.0"}')
     layer_descs = []
     for tar in layers:
         blob, media_type = compress(tar, how)
         layer_descs.append({"mediaType": media_type, "digest": write_blob(root, blob), "size": len(blob)})
+    extra_diff_ids = []
+    for blob, media_type, diff_id in precompressed or []:
+        layer_descs.append({"mediaType": media_type, "digest": write_blob(root, blob), "size": len(blob)})
+        extra_diff_ids.append(diff_id)
     config: dict[str, object] = {
         "architecture": "amd64",
         "os": "linux",
         "config": {},
-        "rootfs": {"type": "layers", "diff_ids": diff_ids or [sha(t) for t in layers]},
+        "rootfs": {"type": "layers", "diff_ids": (diff_ids or [sha(t) for t in layers]) + extra_diff_ids},
     }
     config.update(config_extra or {})
     config_bytes = json.dumps(config).encode()

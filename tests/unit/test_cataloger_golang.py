@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import inspect
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -15,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from imgsec.sbom.catalogers.base import FileInfo
-from imgsec.sbom.catalogers.golang import GoBinaryCataloger
+from imgsec.sbom.catalogers.golang import GoBinaryCataloger, version_from_contents
 from imgsec.sbom.model import Package, PackageType
 from tests.helpers.catalog import catalog_dir
 from tests.helpers.syft import syft_dir_artifacts
@@ -251,3 +252,42 @@ def test_truncated_and_corrupted_binaries_yield_nothing_without_error(go_tree: P
 def test_never_raises_on_hostile_elf(tail: bytes) -> None:
     content = b"\x7fELF\x02\x01\x01" + tail + b"\xff Go buildinf:\x08\x02" + tail
     GoBinaryCataloger().catalog(FileInfo("usr/bin/x", 0o755, len(content)), content)
+
+
+def _version_from_contents_by_the_book(content: bytes) -> str:
+    """syft's heuristic written the direct way (one regular expression from the first digit)."""
+    for m in re.finditer(rb"\d+\.\d+\.\d+[-\w]*[+\w]*\x00", content):
+        start = m.start()
+        if start > 0 and content[start - 1] == ord("v"):
+            start -= 1
+        sep = start >= 1 and (content[start - 1] == 0 or content[start - 1] >= 0x80)
+        after_l = (
+            start >= 3
+            and content[start - 1] == ord("L")
+            and (content[start - 3] == 0 or content[start - 3] >= 0x80)
+        )
+        if sep or after_l:
+            version = content[start : m.end() - 1].decode("ascii")
+            return version if version.startswith("v") else f"v{version}"
+    return ""
+
+
+@given(
+    st.lists(
+        st.sampled_from(
+            [b"1", b"2", b"10", b".", b"v", b"L", b"\x00", b"\x80", b"-", b"+", b"a", b"_", b" "]
+        ),
+        max_size=60,
+    )
+)
+@settings(max_examples=3000, deadline=None)
+def test_version_from_contents_finds_what_the_plain_regex_finds(parts: list[bytes]) -> None:
+    content = b"".join(parts)
+    assert version_from_contents(content) == _version_from_contents_by_the_book(content)
+
+
+def test_version_from_contents_on_real_binaries(go_tree: Path) -> None:
+    for path in sorted((go_tree / "tree").rglob("*")):
+        if path.is_file():
+            content = path.read_bytes()
+            assert version_from_contents(content) == _version_from_contents_by_the_book(content), path

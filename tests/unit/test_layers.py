@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import io
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -80,7 +81,7 @@ EXPECTED = {
 }
 
 
-@pytest.mark.parametrize("how", ["gzip", "zstd", "plain"])
+@pytest.mark.parametrize("how", ["gzip", "zstd", "plain", "gzip-2-members", "zstd-2-frames"])
 def test_whiteouts_opaque_dirs_and_links(tmp_path: Path, how: str) -> None:
     write_layout(tmp_path / "img", LAYERS, how=how)
     assert final_files(tmp_path / "img") == EXPECTED
@@ -139,6 +140,69 @@ def test_truncated_gzip_is_a_clear_input_error(tmp_path: Path) -> None:
     image = open_image(f"oci:{tmp_path / 'img2'}:t")
     with pytest.raises(InputError):
         read_layers(image, [KEEP_ALL])
+
+
+def test_data_after_the_last_gzip_member_is_an_input_error(tmp_path: Path) -> None:
+    write_layout(tmp_path / "img", [make_tar([Entry("f", b"x" * 1000)])], how="gzip+garbage")
+    image = open_image(f"oci:{tmp_path / 'img'}:t")
+    with pytest.raises(InputError, match="corrupt or truncated"):
+        read_layers(image, [KEEP_ALL])
+
+
+BOMB_SCRIPT = """
+import resource, sys
+from imgsec.image import inflate
+from imgsec.image.layers import FunctionRoute, read_layers
+from imgsec.image.sources import open_image
+inflate.HELPER_MIN_SIZE = int(sys.argv[2])
+route = FunctionRoute(name="after", wants_fn=lambda i: i.path == "after", analyze_fn=lambda i, c: [c])
+results = read_layers(open_image(sys.argv[1]), [route])
+assert results[0].results["after"] == {"after": [b"still read"]}, results[0].results
+# VmHWM: the peak of this process image only (ru_maxrss would include the parent it was forked from)
+hwm = next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM:"))
+print(hwm, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+"""
+
+
+def test_a_gzip_bomb_streams_in_bounded_memory(tmp_path: Path, reader: str) -> None:
+    import hashlib
+    import subprocess
+    import sys
+    import tarfile
+
+    # 256 MiB of zeros in one file compress to ~256 KiB; the reader must stream them, never hold them.
+    zeros = tarfile.TarInfo("zeros")
+    zeros.size = 256 << 20
+    chunk = bytes(1 << 20)
+    raw = io.BytesIO()
+    diff = hashlib.sha256()
+    with gzip.GzipFile(fileobj=raw, mode="wb", mtime=0, compresslevel=1) as gz:
+        for part in (
+            zeros.tobuf(tarfile.PAX_FORMAT),
+            *(chunk for _ in range(256)),
+            make_tar([Entry("after", b"still read")]),
+        ):
+            gz.write(part)
+            diff.update(part)
+    write_layout(
+        tmp_path / "img",
+        [],
+        precompressed=[
+            (raw.getvalue(), "application/vnd.oci.image.layer.v1.tar+gzip", "sha256:" + diff.hexdigest())
+        ],
+    )
+    threshold = "0" if reader == "helper-process" else str(1 << 40)
+    proc = subprocess.run(
+        [sys.executable, "-c", BOMB_SCRIPT, f"oci:{tmp_path / 'img'}:t", threshold],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    own_kib, helper_kib = (int(v) for v in proc.stdout.split())
+    assert own_kib < 150 * 1024
+    assert helper_kib < 150 * 1024
 
 
 @pytest.mark.parametrize(

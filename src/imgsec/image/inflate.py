@@ -3,14 +3,14 @@
 isal's decompressor holds the GIL, and the GIL hand-over between a decompressing thread and the
 parsing thread costs more than it saves, so a second thread gives no overlap.  A helper process
 does: it reads the blob straight from the file descriptor the source already opened (with
-``O_NOFOLLOW``; nothing is re-opened by path), checks the blob digest and the layer's diff_id,
-and writes the tar stream into a pipe that :class:`HelperStream` reads.
+``O_NOFOLLOW``; nothing is re-opened by path) and writes the tar stream into a pipe that
+:class:`HelperStream` reads and verifies (blob digest and diff_id).
 
 The helper is this interpreter run isolated (``-I -S``) with only the two decompression
 libraries on its path; it starts in about 10 ms, so it is used for blobs of
 :data:`HELPER_MIN_SIZE` and more.  It writes nothing but the tar stream and, on failure, one
-line on stderr with an exit code saying which check failed; :meth:`HelperStream.read` turns that
-into the same errors the in-process reader raises, at the end of the stream.
+line on stderr; :meth:`HelperStream.read` turns that into the same errors the in-process reader
+raises, at the end of the stream.
 """
 
 from __future__ import annotations
@@ -28,17 +28,15 @@ from imgsec.errors import DigestMismatchError, ExternalError, InputError
 from imgsec.image.model import FileRegion
 
 #: Compressed blobs at least this big are decompressed by a helper process.
-HELPER_MIN_SIZE = 4 << 20
+HELPER_MIN_SIZE = 1 << 20
 _PIPE_SIZE = 1 << 20
 _READ_SIZE = 1 << 20
 
-# Exit codes of the helper.
-_EXIT_DIGEST = 3
-_EXIT_DIFF_ID = 4
+# The helper's exit code for a corrupt or truncated blob (it writes the reason on stderr).
 _EXIT_CORRUPT = 5
 
 _HELPER = r"""
-import hashlib, os, sys
+import itertools, os, sys
 
 def fail(code, message):
     os.write(2, message.encode("utf-8", "replace")[:1000])
@@ -46,79 +44,78 @@ def fail(code, message):
 
 def main():
     fd, offset, size = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
-    digest = sys.argv[4]
-    sys.path[:0] = sys.argv[5:]
-    algo, _, want = digest.partition(":")
-    blob_hash = hashlib.new(algo)
+    sys.path[:0] = sys.argv[4:]
     os.lseek(fd, offset, os.SEEK_SET)
 
-    class Blob:
+    def blob():
         left = size
-        def readable(self):
-            return True
-        def read(self, n=-1):
-            if self.left <= 0:
-                return b""
-            if n is None or n < 0 or n > self.left:
-                n = self.left
-            data = os.read(fd, min(n, 1 << 20))
+        while left > 0:
+            data = os.read(fd, min(left, 128 << 10))
             if not data:
-                fail(5, f"the blob ends after {size - self.left} of its {size} bytes; truncated")
-            self.left -= len(data)
-            blob_hash.update(data)
-            return data
-        def readinto(self, b):
-            data = self.read(len(b))
-            b[: len(data)] = data
-            return len(data)
+                fail(5, f"the blob ends after {size - left} of its {size} bytes; truncated")
+            left -= len(data)
+            yield data
 
-    blob = Blob()
-    head = blob.read(4)
-
-    class Prefixed:
-        def readable(self):
-            return True
-        def read(self, n=-1):
-            nonlocal head
-            if head:
-                out, head = head, b""
-                return out
-            return blob.read(n)
-        def readinto(self, b):
-            data = self.read(len(b))
-            b[: len(data)] = data
-            return len(data)
-
-    src = Prefixed()
-    if head.startswith(b"\x1f\x8b"):
-        from isal import igzip
-        stream = igzip.IGzipFile(fileobj=src, mode="rb")
-        errors = (EOFError, OSError, ValueError, igzip.BadGzipFile)
-    elif head.startswith(b"\x28\xb5\x2f\xfd"):
-        import zstandard
-        stream = zstandard.ZstdDecompressor().stream_reader(src, read_size=1 << 20, read_across_frames=True)
-        errors = (EOFError, OSError, ValueError, zstandard.ZstdError)
-    else:
-        stream = src
-        errors = (OSError,)
-    out = 1
-    try:
-        while True:
-            chunk = stream.read(1 << 20)
-            if not chunk:
+    def gunzip(chunks):
+        # isal_zlib, not isal.igzip: igzip imports typing and gzip (10 ms of start-up).  Members
+        # follow each other; anything after a member that is not another member is an error.
+        from isal import isal_zlib
+        d, fed = isal_zlib.decompressobj(31), False
+        for data in chunks:
+            while data:
+                fed = True
+                out = d.decompress(data, 1 << 20)
+                if out:
+                    yield out
+                if d.eof:
+                    data = d.unused_data
+                    d, fed = isal_zlib.decompressobj(31), False
+                else:
+                    data = d.unconsumed_tail
+        while fed:
+            out = d.decompress(b"", 1 << 20)  # output still held back by the size limit
+            if out:
+                yield out
+            elif d.eof:
                 break
+            else:
+                raise EOFError("compressed file ended before the end-of-stream marker was reached")
+
+    def unzstd(chunks):
+        import zstandard
+
+        class Source:
+            buf = b""
+            def read(self, n=-1):
+                if not self.buf:
+                    self.buf = next(chunks, b"")
+                out, self.buf = self.buf[:n], self.buf[n:]
+                return out
+
+        reader = zstandard.ZstdDecompressor().stream_reader(Source(), read_size=1 << 20, read_across_frames=True)
+        while out := reader.read(1 << 20):
+            yield out
+
+    chunks = blob()
+    first = next(chunks, b"")
+    rest = itertools.chain((first,), chunks)
+    if first.startswith(b"\x1f\x8b"):
+        stream, errors = gunzip(rest), (EOFError, ValueError, OSError)
+    elif first.startswith(b"\x28\xb5\x2f\xfd"):
+        stream, errors = unzstd(rest), (EOFError, ValueError, OSError)
+    else:
+        stream, errors = rest, (OSError,)
+    try:
+        for chunk in stream:
             view = memoryview(chunk)
             while view:
-                view = view[os.write(out, view):]
+                view = view[os.write(1, view):]
     except BrokenPipeError:
         os._exit(0)  # the reader stopped early (it failed on its own); nothing more to say
     except errors as exc:
         fail(5, f"cannot read layer ({type(exc).__name__}: {exc}); it is corrupt or truncated")
-    while blob.read(1 << 20):
-        pass  # bytes after the end of the compressed stream still count for the digest
-    if blob_hash.hexdigest() != want:
-        fail(3, f"content does not match its digest {digest}; the image is corrupt or was tampered with")
-
+    except Exception as exc:  # isal_zlib.error, zstandard.ZstdError
+        fail(5, f"cannot read layer ({type(exc).__name__}: {exc}); it is corrupt or truncated")
 try:
     main()
 except BaseException as exc:
@@ -141,10 +138,15 @@ def _library_paths() -> list[str]:
 
 
 class HelperStream:
-    """The tar stream of one blob, decompressed and verified by a helper process.
+    """The tar stream of one blob, decompressed by a helper process, verified here.
+
+    The helper only decompresses.  This process checks the blob digest (hashing the blob's bytes
+    just behind the helper, through its own descriptor, so the two processes share the work) and
+    the diff_id of the tar stream it parses; the diff_id alone already binds what is parsed to
+    the image config, so bytes changing on disk between the two reads cannot slip through.
 
     A context manager; leaving it early stops the helper.  ``on_bytes`` is told how much of the
-    compressed blob the helper has consumed (it shares the file offset).
+    compressed blob has been read.  The opener's file may be closed once this is constructed.
     """
 
     def __init__(
@@ -157,13 +159,16 @@ class HelperStream:
     ) -> None:
         self._region = region
         self._what = what
-        self._on_bytes = on_bytes
-        self._reported = 0
+        self.on_bytes = on_bytes
         self._done = False
-        args = [str(region.fd), str(region.offset), str(region.size), digest, *_library_paths()]
+        algo, _, self._blob_want = digest.partition(":")
+        self._digest = digest
+        self._blob_hash = hashlib.new(algo)
+        self._hashed = 0
         algo, _, self._diff_want = (diff_id or "").partition(":")
         self._diff_id = diff_id
         self._tar_hash = hashlib.new(algo) if algo in ("sha256", "sha512") else None
+        args = [str(region.fd), str(region.offset), str(region.size), *_library_paths()]
         try:
             self._proc = subprocess.Popen(
                 [sys.executable, "-I", "-S", "-c", _HELPER, *args],
@@ -175,6 +180,9 @@ class HelperStream:
             )
         except OSError as exc:
             raise ExternalError(f"{what}: cannot start the decompression helper ({exc.strerror})") from exc
+        # Our own handle on the blob: it shares the helper's file offset (how far it has read)
+        # and outlives the opener's (a layer's helper starts while the previous one is parsed).
+        self._fd = os.dup(region.fd)
         assert self._proc.stdout is not None
         self._out = self._proc.stdout
         with contextlib.suppress(OSError):  # a bigger pipe means fewer, larger reads
@@ -190,6 +198,9 @@ class HelperStream:
         if self._proc.poll() is None:
             self._proc.kill()
         self._proc.wait()
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
         for pipe in (self._proc.stdout, self._proc.stderr):
             if pipe is not None:
                 pipe.close()
@@ -197,17 +208,22 @@ class HelperStream:
     def readable(self) -> bool:
         return True
 
-    def _progress(self) -> None:
-        if self._on_bytes is None:
-            return
-        try:
-            pos = os.lseek(self._region.fd, 0, os.SEEK_CUR) - self._region.offset
-        except OSError:
-            return
-        pos = min(max(pos, 0), self._region.size)
-        if pos > self._reported:
-            self._on_bytes(pos - self._reported)
-            self._reported = pos
+    def _hash_blob(self, upto: int) -> None:
+        """Hash the blob up to ``upto`` bytes (reported as progress)."""
+        start = self._hashed
+        while self._hashed < upto:
+            data = os.pread(
+                self._fd, min(upto - self._hashed, _READ_SIZE), self._region.offset + self._hashed
+            )
+            if not data:
+                raise DigestMismatchError(
+                    f"{self._what}: {self._hashed} bytes, but its descriptor declares {self._region.size}; "
+                    "truncated or corrupt"
+                )
+            self._blob_hash.update(data)
+            self._hashed += len(data)
+        if self.on_bytes is not None and self._hashed > start:
+            self.on_bytes(self._hashed - start)
 
     def read(self, n: int = -1) -> bytes:
         if self._done:
@@ -216,7 +232,11 @@ class HelperStream:
         if data:
             if self._tar_hash is not None:
                 self._tar_hash.update(data)
-            self._progress()
+            try:
+                helper_at = os.lseek(self._fd, 0, os.SEEK_CUR) - self._region.offset
+            except OSError:
+                helper_at = 0
+            self._hash_blob(min(max(helper_at, 0), self._region.size))
             return data
         self._finish()
         return b""
@@ -229,21 +249,21 @@ class HelperStream:
     def _finish(self) -> None:
         self._done = True
         code = self._proc.wait()
-        assert self._proc.stderr is not None
-        message = self._proc.stderr.read(2000).decode("utf-8", "replace").strip().splitlines()
-        reason = message[0] if message else f"the decompression helper exited with status {code}"
-        if code == 0:
-            if self._tar_hash is not None and self._tar_hash.hexdigest() != self._diff_want:
-                raise DigestMismatchError(
-                    f"{self._what}: uncompressed content does not match the config's diff_id {self._diff_id}; "
-                    "the image is corrupt or was tampered with"
-                )
-            if self._on_bytes is not None and self._reported < self._region.size:
-                self._on_bytes(self._region.size - self._reported)
-                self._reported = self._region.size
-            return
-        if code in (_EXIT_DIGEST, _EXIT_DIFF_ID):
-            raise DigestMismatchError(f"{self._what}: {reason}")
-        if code == _EXIT_CORRUPT:
-            raise InputError(f"{self._what}: {reason}")
-        raise ExternalError(f"{self._what}: {reason}")
+        if code != 0:
+            assert self._proc.stderr is not None
+            lines = self._proc.stderr.read(2000).decode("utf-8", "replace").strip().splitlines()
+            reason = lines[0] if lines else f"the decompression helper exited with status {code}"
+            if code == _EXIT_CORRUPT:
+                raise InputError(f"{self._what}: {reason}")
+            raise ExternalError(f"{self._what}: {reason}")
+        self._hash_blob(self._region.size)
+        if self._blob_hash.hexdigest() != self._blob_want:
+            raise DigestMismatchError(
+                f"{self._what}: content does not match its digest {self._digest}; "
+                "the image is corrupt or was tampered with"
+            )
+        if self._tar_hash is not None and self._tar_hash.hexdigest() != self._diff_want:
+            raise DigestMismatchError(
+                f"{self._what}: uncompressed content does not match the config's diff_id {self._diff_id}; "
+                "the image is corrupt or was tampered with"
+            )

@@ -28,7 +28,7 @@ from isal import igzip
 
 from imgsec.errors import DigestMismatchError, ImgsecError, InputError, UnsafeContentError
 from imgsec.image import inflate
-from imgsec.image.model import Image, VerifyingReader
+from imgsec.image.model import Image, Layer, VerifyingReader
 from imgsec.image.tarstream import TarReader
 from imgsec.sbom.catalogers.base import FileInfo, PathHints
 
@@ -344,21 +344,28 @@ def walk_layer(
     what: str,
     on_bytes: Callable[[int], None] | None = None,
     helper_min_size: int | None = None,
+    helper: inflate.HelperStream | None = None,
 ) -> LayerResult:
     """Stream one layer blob and return what the routes found in it.
 
     ``open_raw`` opens the (possibly compressed) blob; it is called again only when a wanted
     hardlink points at a file the first pass did not keep.  Local blobs of ``helper_min_size``
     bytes or more (default :data:`imgsec.image.inflate.HELPER_MIN_SIZE`) are decompressed by a
-    helper process.  Raises :class:`InputError` (or a
-    subclass) on corrupt, truncated, hostile or mismatching content; nothing is written anywhere.
+    helper process; ``helper`` is one already started on this blob (see :func:`start_helper`).
+    Raises :class:`InputError` (or a subclass) on corrupt, truncated, hostile or mismatching
+    content; nothing is written anywhere.
     """
     result = LayerResult(layer=layer, results={r.name: {} for r in routes})
     pending_links: dict[str, list[str]] = {}
     try:
-        with open_raw() as raw:
-            min_size = inflate.HELPER_MIN_SIZE if helper_min_size is None else helper_min_size
-            pending_links = _walk_stream(raw, routes, result, layer, what, on_bytes, min_size)
+        if helper is not None:
+            helper.on_bytes = on_bytes
+            with helper:
+                pending_links = _walk_entries(TarReader(helper), routes, result, layer, what, None)
+        else:
+            with open_raw() as raw:
+                min_size = inflate.HELPER_MIN_SIZE if helper_min_size is None else helper_min_size
+                pending_links = _walk_stream(raw, routes, result, layer, what, on_bytes, min_size)
         if pending_links:
             with open_raw() as raw:
                 _resolve_hardlinks(raw, routes, result, layer, pending_links)
@@ -369,6 +376,19 @@ def walk_layer(
             f"{what}: cannot read layer ({type(exc).__name__}: {exc}); it is corrupt or truncated"
         ) from exc
     return result
+
+
+def start_helper(
+    open_raw: Callable[[], AbstractContextManager[BinaryIO]], layer: str | None, what: str
+) -> inflate.HelperStream | None:
+    """Start decompressing a local blob of :data:`~imgsec.image.inflate.HELPER_MIN_SIZE` or more
+    in a helper process now (to be read later by :func:`walk_layer`); None for other blobs."""
+    with open_raw() as raw:
+        region = raw.region if isinstance(raw, VerifyingReader) else None
+        if region is None or region.size < inflate.HELPER_MIN_SIZE:
+            return None
+        assert isinstance(raw, VerifyingReader)
+        return inflate.HelperStream(region, raw.digest, layer, what)
 
 
 def _walk_stream(
@@ -737,25 +757,48 @@ def read_layers(
         if on_layer:
             on_layer(0, result)
         return [result]
-    results = []
     names = [r.name for r in routes]
-    for layer in image.layers:
-        cached = cache.get(layer.diff_id, names) if cache is not None and layer.diff_id else None
-        if cached is not None:
-            if on_bytes:
-                on_bytes(layer.descriptor.size)
-            result = cached
-        else:
-            result = walk_layer(
-                partial(image.open_blob, layer.descriptor),
-                routes,
-                layer=layer.diff_id,
-                what=f"{image.name}: layer {layer.index} ({layer.digest[:19]})",
-                on_bytes=on_bytes,
-            )
-            if cache is not None and layer.diff_id:
-                cache.put(layer.diff_id, result)
-        if on_layer:
-            on_layer(layer.index, result)
-        results.append(result)
+    todo: list[tuple[Layer, LayerResult | None]] = [
+        (layer, cache.get(layer.diff_id, names) if cache is not None and layer.diff_id else None)
+        for layer in image.layers
+    ]
+
+    def opener(layer: Layer) -> Callable[[], AbstractContextManager[BinaryIO]]:
+        return partial(image.open_blob, layer.descriptor)
+
+    def what(layer: Layer) -> str:
+        return f"{image.name}: layer {layer.index} ({layer.digest[:19]})"
+
+    # While one layer is parsed, the helper of the next layer to read starts decompressing it.
+    ahead: dict[int, inflate.HelperStream | None] = {}
+    results = []
+    try:
+        for position, (layer, cached) in enumerate(todo):
+            if cached is not None:
+                if on_bytes:
+                    on_bytes(layer.descriptor.size)
+                result = cached
+            else:
+                helper = ahead.pop(position) if position in ahead else None
+                following = next((i for i in range(position + 1, len(todo)) if todo[i][1] is None), None)
+                if following is not None and following not in ahead:
+                    nxt = todo[following][0]
+                    ahead[following] = start_helper(opener(nxt), nxt.diff_id, what(nxt))
+                result = walk_layer(
+                    opener(layer),
+                    routes,
+                    layer=layer.diff_id,
+                    what=what(layer),
+                    on_bytes=on_bytes,
+                    helper=helper,
+                )
+                if cache is not None and layer.diff_id:
+                    cache.put(layer.diff_id, result)
+            if on_layer:
+                on_layer(layer.index, result)
+            results.append(result)
+    finally:
+        for started in ahead.values():
+            if started is not None:
+                started.close()
     return results
