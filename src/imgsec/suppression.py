@@ -29,8 +29,6 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from imgsec.errors import InputError
 from imgsec.findings import Finding
 
@@ -142,6 +140,8 @@ def parse_ignore_file(path: Path) -> tuple[IgnoreRule, ...]:
 
 
 def _parse_yaml(text: str, path: Path) -> tuple[IgnoreRule, ...]:
+    import yaml  # only when there is an ignore file
+
     try:
         doc = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # noqa: S506 (safe loader)
     except yaml.YAMLError as exc:

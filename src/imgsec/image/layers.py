@@ -17,6 +17,7 @@ import posixpath
 import queue
 import threading
 import zlib
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, suppress
 from dataclasses import dataclass, field
@@ -622,11 +623,11 @@ class FinalView:
 
 
 def _ancestors(path: str) -> Iterator[str]:
-    while True:
-        path = posixpath.dirname(path)
-        if not path:
-            return
-        yield path
+    """``a/b/c`` -> ``a/b``, ``a`` (paths are normalised: no leading, trailing or double slash)."""
+    end = path.rfind("/")
+    while end > 0:
+        yield path[:end]
+        end = path.rfind("/", 0, end)
 
 
 def squash(
@@ -640,44 +641,55 @@ def squash(
     """
     state: dict[str, dict[str, Placed[Any]]] = {}
     links: dict[str, tuple[int, str]] = {}
-    ancestor_cache: dict[str, tuple[str, ...]] = {}
+    # Every directory above a held path (counted once per holder), so a layer's whiteouts, opaque
+    # dirs and files are checked against it in one set lookup each, not against every held path.
+    held_dirs: Counter[str] = Counter()
+    ancestors_of: dict[str, tuple[str, ...]] = {}
 
     def ancestors(path: str) -> tuple[str, ...]:
-        found = ancestor_cache.get(path)
+        found = ancestors_of.get(path)
         if found is None:
-            found = ancestor_cache[path] = tuple(_ancestors(path))
+            found = ancestors_of[path] = tuple(_ancestors(path))
         return found
 
+    def hold(path: str) -> None:
+        held_dirs.update(ancestors(path))
+
+    def release(path: str) -> None:
+        held_dirs.subtract(ancestors(path))  # counts may reach 0: "held" means a count above 0
+
+    def doomed(held: Iterable[str], layer: LayerResult, hiding: set[str]) -> list[str]:
+        keys = set(held)
+        out = (keys & layer.whiteouts) | (keys & layer.non_dirs)
+        if hiding:  # a directory above held paths was deleted, made opaque or replaced by a file
+            out.update(p for p in keys if not hiding.isdisjoint(ancestors(p)))
+        return list(out)
+
     for index, layer in enumerate(layers):
-        whiteouts, non_dirs, opaque = layer.whiteouts, layer.non_dirs, layer.opaque_dirs
-        # Only directories above a path we hold can hide it: find the few this layer hides, once.
-        held = [p for per_route in state.values() for p in per_route]
-        held.extend(links)
-        above: set[str] = set().union(*(ancestors(p) for p in held)) if held else set()
-        hiding = {d for d in above if d in whiteouts or d in non_dirs or d in opaque}
-
-        def gone(
-            path: str,
-            whiteouts: set[str] = whiteouts,
-            non_dirs: set[str] = non_dirs,
-            hiding: set[str] = hiding,
-        ) -> bool:
-            if path in whiteouts or path in non_dirs:
-                return True
-            return bool(hiding) and any(a in hiding for a in ancestors(path))
-
+        hiding = {
+            d
+            for group in (layer.whiteouts, layer.opaque_dirs, layer.non_dirs)
+            for d in group
+            if held_dirs.get(d, 0) > 0
+        }
         for per_route in state.values():
-            for path in [p for p in per_route if gone(p)]:
+            for path in doomed(per_route, layer, hiding):
                 del per_route[path]
-        for path in [p for p in links if gone(p)]:
+                release(path)
+        for path in doomed(links, layer, hiding):
             del links[path]
+            release(path)
         for route, found in layer.results.items():
             per_route = state.setdefault(route, {})
             for path, res in found.items():
                 old = per_route.get(path)
                 merged = carry(old.results, res) if carry is not None and old is not None else res
                 per_route[path] = Placed(path, index, merged)
+                if old is None:
+                    hold(path)
         for path, target in layer.symlinks.items():
+            if path not in links:
+                hold(path)
             links[path] = (index, target)
     return FinalView(results=state, symlinks={p: t for p, (_, t) in links.items()})
 

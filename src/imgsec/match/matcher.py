@@ -33,7 +33,6 @@ from imgsec.findings import CVSS, FindingKind, FixStatus, Severity, Vulnerabilit
 from imgsec.match.names import ecosystem_family, normalize_name
 from imgsec.match.versions import Comparable, UnparseableVersion, parser_for
 from imgsec.sbom.model import Distro, Package, PackageType
-from imgsec.vulndb.importers.debian_tracker import DEBIAN_RELEASES
 from imgsec.vulndb.store import Advisory, Affected, CvssRow, Event, VulnDB
 
 log = logging.getLogger("imgsec.match")
@@ -86,6 +85,8 @@ def distro_ecosystem(distro: Distro | None) -> str | None:
             return f"Debian:{number}"
         code = distro.version_codename
         if code:
+            from imgsec.vulndb.importers.debian_tracker import DEBIAN_RELEASES
+
             return f"Debian:{DEBIAN_RELEASES.get(code, code)}"
         return None
     if distro.id == "alpine":

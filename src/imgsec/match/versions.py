@@ -14,14 +14,6 @@ from typing import Any, Protocol
 
 import packaging.version
 from debian.debian_support import Version as DpkgVersion
-from univers.versions import (
-    AlpineLinuxVersion,
-    InvalidVersion,
-    MavenVersion,
-    RpmVersion,
-    RubygemsVersion,
-    SemverVersion,
-)
 
 from imgsec.match.names import ecosystem_family
 
@@ -61,24 +53,29 @@ def parse_pep440(text: str) -> Comparable:
         raise UnparseableVersion(f"not a PEP 440 version: {text!r}") from exc
 
 
-def _univers(cls: Any, label: str) -> Callable[[str], Comparable]:
+def _univers(name: str, label: str) -> Callable[[str], Comparable]:
+    """A parser through ``univers.versions.<name>``, imported on first use (~50 ms of start-up
+    that a scan of Debian packages alone never needs)."""
+
     @functools.lru_cache(maxsize=_CACHE_SIZE)
     def parse(text: str) -> Comparable:
         if not text or not text.strip():
             raise UnparseableVersion(f"empty {label} version")
+        from univers import versions
+
         try:
-            return cls(text)  # type: ignore[no-any-return]
-        except (InvalidVersion, ValueError, TypeError, AttributeError, IndexError) as exc:
+            return getattr(versions, name)(text)  # type: ignore[no-any-return]
+        except (versions.InvalidVersion, ValueError, TypeError, AttributeError, IndexError) as exc:
             raise UnparseableVersion(f"not a {label} version: {text!r}") from exc
 
     return parse
 
 
-parse_apk = _univers(AlpineLinuxVersion, "apk")
-parse_rpm = _univers(RpmVersion, "rpm")
-parse_maven = _univers(MavenVersion, "Maven")
-parse_rubygems = _univers(RubygemsVersion, "RubyGems")
-_parse_semver_raw = _univers(SemverVersion, "SemVer")
+parse_apk = _univers("AlpineLinuxVersion", "apk")
+parse_rpm = _univers("RpmVersion", "rpm")
+parse_maven = _univers("MavenVersion", "Maven")
+parse_rubygems = _univers("RubygemsVersion", "RubyGems")
+_parse_semver_raw = _univers("SemverVersion", "SemVer")
 
 
 @functools.lru_cache(maxsize=_CACHE_SIZE)

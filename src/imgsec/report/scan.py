@@ -8,17 +8,17 @@ import io
 import json
 from collections import Counter
 from enum import Enum
-from typing import Any, Final
-
-from rich.console import Console
-from rich.table import Table
-from rich.text import Text
+from typing import TYPE_CHECKING, Any, Final
 
 from imgsec import __version__
 from imgsec.errors import UsageError
 from imgsec.findings import Finding, Severity
 from imgsec.sbom.formats.native import _distro_to_json, _image_to_json
 from imgsec.scan import ScanResult
+
+if TYPE_CHECKING:  # rich is imported by the table renderer only (~25 ms of start-up)
+    from rich.table import Table
+    from rich.text import Text
 
 SCAN_FORMATS: Final = ("table", "json", "sarif", "cyclonedx", "html")
 _SEVERITY_STYLE = {
@@ -90,6 +90,8 @@ def _one_line_table(
     widths = [min(n, caps.get(h, n)) for h, n in zip(headers, natural, strict=True)]
     frame = 3 * len(headers) + 1  # "│ " + " │ " between cells + " │"
     widths[-1] = max(12, min(natural[-1], width - frame - sum(widths[:-1])))
+    from rich.table import Table
+
     table = Table(show_lines=False, expand=False)
     for h, w in zip(headers, widths, strict=True):
         table.add_column(h, width=w, no_wrap=True, overflow="ellipsis")
@@ -99,6 +101,9 @@ def _one_line_table(
 
 
 def to_table(result: ScanResult, *, width: int = 120, color: bool = False) -> str:
+    from rich.console import Console
+    from rich.text import Text
+
     buf = io.StringIO()
     console = Console(file=buf, width=width, color_system="standard" if color else None, highlight=False)
     image = result.sbom.image
