@@ -21,7 +21,7 @@ from imgsec.image.layers import LayerResult, Route
 from imgsec.image.model import Image
 from imgsec.sbom.catalog import assemble, routes_for
 from imgsec.sbom.catalogers import Cataloger, default_catalogers
-from imgsec.sbom.model import SBOM
+from imgsec.sbom.model import SBOM, ImageSummary
 
 log = logging.getLogger(__name__)
 
@@ -116,7 +116,9 @@ def _open_db(options: ScanOptions) -> tuple[Any, DatabaseInfo]:
     return db, DatabaseInfo(str(options.db_path), built_at, age, stale)
 
 
-def _filter(findings: Sequence[Finding], options: ScanOptions) -> tuple[list[Finding], list[Suppressed]]:
+def _filter(
+    findings: Sequence[Finding], options: ScanOptions, image: ImageSummary
+) -> tuple[list[Finding], list[Suppressed]]:
     from imgsec.suppression import load_suppressions
 
     rules = load_suppressions(options.ignore_files, options.vex_files)
@@ -134,7 +136,7 @@ def _filter(findings: Sequence[Finding], options: ScanOptions) -> tuple[list[Fin
         ):
             dropped.append(Suppressed(f, "unfixed"))
             continue
-        why = rules.suppresses(f, now)
+        why = rules.suppresses(f, now, image)
         if why is not None:
             dropped.append(Suppressed(f, why))
             continue
@@ -159,7 +161,7 @@ def scan_sbom(sbom: SBOM, options: ScanOptions) -> ScanResult:
     if options.scanners - {"vuln"}:
         log.info("--sbom: only vulnerabilities can be found from an SBOM; secret/config scanners skipped")
     vulns, info = _vulnerabilities(sbom, options)
-    kept, dropped = _filter(vulns, options)
+    kept, dropped = _filter(vulns, options, sbom.image)
     return ScanResult(sbom, tuple(kept), tuple(dropped), info, frozenset({"vuln"}) & options.scanners)
 
 
@@ -184,7 +186,7 @@ def scan_image(
     sbom = assemble(image, layers, cats)
     findings, info = _vulnerabilities(sbom, options)
     findings.extend(_image_findings(image, layers, options))
-    kept, dropped = _filter(findings, options)
+    kept, dropped = _filter(findings, options, sbom.image)
     return ScanResult(sbom, tuple(kept), tuple(dropped), info, options.scanners)
 
 

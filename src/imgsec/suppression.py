@@ -31,6 +31,7 @@ from typing import Any
 
 from imgsec.errors import InputError
 from imgsec.findings import Finding
+from imgsec.sbom.model import ImageSummary
 
 DEFAULT_IGNORE_FILES = (".imgsecignore", ".imgsecignore.yaml")
 _MAX_FILE = 4 * 1024 * 1024
@@ -68,17 +69,23 @@ class Suppressions:
     rules: tuple[IgnoreRule, ...] = ()
     vex: tuple[Any, ...] = field(default_factory=tuple)
 
-    def suppresses(self, finding: Finding, now: datetime) -> str | None:
-        """Why ``finding`` is suppressed, or None."""
+    def suppresses(self, finding: Finding, now: datetime, image: ImageSummary | None = None) -> str | None:
+        """Why ``finding`` (found in ``image``) is suppressed, or None.
+
+        VEX statements about an image apply only when they name ``image`` (none: never)."""
         today = now.astimezone(UTC).date()
         for rule in self.rules:
             if rule.matches(finding, today):
                 why = f": {rule.reason}" if rule.reason else ""
                 return f"ignore-file {rule.source}{why}"
-        for statement in self.vex:
-            why = statement.suppresses(finding)
-            if why is not None:
-                return str(why)
+        if self.vex:
+            from imgsec.vex import ImageIdentity
+
+            identity = ImageIdentity.of(image) if image is not None else ImageIdentity()
+            for statement in self.vex:
+                why = statement.suppresses(finding, identity)
+                if why is not None:
+                    return str(why)
         return None
 
 

@@ -8,7 +8,8 @@ A statement suppresses a finding when all three hold:
   VEX community settled on (openvex/spec issue 27, as Trivy applies them): a purl without a version
   matches every version, one without qualifiers matches any qualifiers, and every qualifier it does
   name must be equal.  A product naming an image (``pkg:oci/...``) covers all of the image's
-  packages, or, when it lists ``subcomponents``, only those;
+  packages, or, when it lists ``subcomponents``, only those -- but only when it names the scanned
+  image (see :class:`ImageIdentity`): a statement about another image never hides a finding;
 - **status** says the finding does not apply: OpenVEX ``not_affected``/``fixed``; CycloneDX
   ``analysis.state`` ``not_affected``/``false_positive``/``resolved``/``resolved_with_pedigree``.
 
@@ -40,7 +41,9 @@ from packageurl import PackageURL
 
 from imgsec.errors import InputError
 from imgsec.findings import Finding, FindingKind
+from imgsec.reference import DEFAULT_REGISTRY, parse_reference
 from imgsec.sbom.formats._common import Fields
+from imgsec.sbom.model import ImageSummary
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +59,50 @@ CYCLONEDX_STATES = frozenset(
 )
 CYCLONEDX_SUPPRESSING = frozenset({"not_affected", "false_positive", "resolved", "resolved_with_pedigree"})
 _EPOCH = datetime.min.replace(tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class ImageIdentity:
+    """What a ``pkg:oci`` product must name to cover the scanned image.
+
+    The OCI purl (purl-spec ``oci`` type, as Trivy and Grype apply it to VEX): the version is a
+    digest, ``repository_url`` the repository without tag, the name its last path segment, and
+    ``arch`` the platform.  Each part a product gives must agree with the image; a product that
+    gives neither a digest nor a repository the image is known by names no image in particular
+    and is not applied (fail closed).
+    """
+
+    digests: frozenset[str] = frozenset()
+    repositories: frozenset[str] = frozenset()
+    architecture: str | None = None
+
+    @classmethod
+    def of(cls, image: ImageSummary) -> ImageIdentity:
+        digests = {image.manifest_digest} if image.manifest_digest else set()
+        repositories: set[str] = set()
+        for repo_digest in image.repo_digests:
+            name, _, digest = repo_digest.rpartition("@")
+            if digest:
+                digests.add(digest)
+            if repo := _repository(name):
+                repositories.add(repo)
+        if not image.name.startswith(_LOCAL_SOURCES) and (repo := _repository(image.name)):
+            repositories.add(repo)
+        return cls(frozenset(digests), frozenset(repositories), image.architecture)
+
+
+_LOCAL_SOURCES = ("oci:", "oci-archive:", "docker-archive:", "dir:")
+
+
+def _repository(text: str) -> str | None:
+    """``registry/repository`` of a reference or repository URL, normalised; None if it is not one."""
+    text = text.strip().removeprefix("https://").removeprefix("http://").rstrip("/")
+    if text.startswith("index.docker.io/"):
+        text = DEFAULT_REGISTRY + text[len("index.docker.io") :]
+    try:
+        return parse_reference(text, default_tag=False).name
+    except InputError:
+        return None
 
 
 @dataclass(frozen=True)
@@ -86,6 +133,28 @@ class PurlPattern:
     def is_image(self) -> bool:
         return self.type == "oci"
 
+    def names_image(self, image: ImageIdentity) -> bool:
+        """Whether this ``pkg:oci`` purl names ``image`` (see :class:`ImageIdentity`)."""
+        quals = dict(self.qualifiers)
+        named = False
+        if self.version is not None:
+            if unquote(self.version).lower() not in image.digests:
+                return False
+            named = True
+        if "repository_url" in quals:
+            repo = _repository(quals["repository_url"])
+            if repo is None or repo not in image.repositories:
+                return False
+            named = True
+        if image.repositories:
+            if self.name.lower() not in {r.rsplit("/", 1)[-1] for r in image.repositories}:
+                return False
+            named = named or bool(image.repositories)
+        arch = quals.get("arch")
+        if arch is not None and image.architecture is not None and arch != image.architecture:
+            return False
+        return named
+
     def matches(self, other: PurlPattern) -> bool:
         """Whether the package ``other`` (a concrete purl) is covered by this pattern."""
         if (self.type, self.namespace, self.name) != (other.type, other.namespace, other.name):
@@ -104,13 +173,16 @@ class Product:
     subcomponents: tuple[PurlPattern, ...] = ()
     has_subcomponents: bool = False
 
-    def covers(self, package: PurlPattern) -> bool:
+    def names_image(self, image: ImageIdentity) -> bool:
+        return any(p.is_image and p.names_image(image) for p in self.purls)
+
+    def covers(self, package: PurlPattern, image: ImageIdentity) -> bool:
         if self.has_subcomponents:
             # Only an image product can scope subcomponents without a dependency graph.
-            if not any(p.is_image for p in self.purls):
+            if not self.names_image(image):
                 return False
             return any(s.matches(package) for s in self.subcomponents)
-        return any(p.is_image or p.matches(package) for p in self.purls)
+        return any(p.names_image(image) if p.is_image else p.matches(package) for p in self.purls)
 
 
 @dataclass(frozen=True)
@@ -136,8 +208,8 @@ class VexStatement:
     def sort_key(self) -> tuple[datetime, int, int]:
         return (self.timestamp or _EPOCH, *self.order)
 
-    def applies_to(self, finding: Finding) -> bool:
-        """Whether this statement talks about ``finding`` (vulnerability and product), any status."""
+    def applies_to(self, finding: Finding, image: ImageIdentity) -> bool:
+        """Whether this statement talks about ``finding`` in ``image`` (vulnerability and product), any status."""
         if finding.kind != FindingKind.VULNERABILITY:
             return False
         ids = {finding.id, *getattr(finding, "aliases", ())}
@@ -147,14 +219,14 @@ class VexStatement:
         package = PurlPattern.parse(purl_text) if purl_text else None
         if package is None:
             # No package identity: only a statement about the whole image can speak for it.
-            return any(not p.has_subcomponents and any(q.is_image for q in p.purls) for p in self.products)
-        return any(p.covers(package) for p in self.products)
+            return any(not p.has_subcomponents and p.names_image(image) for p in self.products)
+        return any(p.covers(package, image) for p in self.products)
 
-    def suppresses(self, finding: Finding) -> str | None:
+    def suppresses(self, finding: Finding, image: ImageIdentity) -> str | None:
         """``vex: <status> (<justification>) from <file>`` when this statement suppresses ``finding``."""
-        if not self.suppressing or not self.applies_to(finding):
+        if not self.suppressing or not self.applies_to(finding, image):
             return None
-        if any(later.applies_to(finding) for later in self.overridden_by):
+        if any(later.applies_to(finding, image) for later in self.overridden_by):
             return None
         why = f" ({self.justification})" if self.justification else ""
         return f"vex: {self.status}{why} from {self.source}"
@@ -415,6 +487,8 @@ def _cyclonedx(doc: dict[str, Any], source: str, file_index: int) -> list[VexSta
     return out
 
 
-def statements_for(statements: Sequence[VexStatement], finding: Finding) -> list[VexStatement]:
-    """The statements that talk about ``finding`` (any status), newest first: for reports."""
-    return [s for s in statements if s.applies_to(finding)]
+def statements_for(
+    statements: Sequence[VexStatement], finding: Finding, image: ImageIdentity
+) -> list[VexStatement]:
+    """The statements that talk about ``finding`` in ``image`` (any status): for reports."""
+    return [s for s in statements if s.applies_to(finding, image)]

@@ -410,3 +410,39 @@ def test_db_max_age_fails_with_a_clear_message(env: dict[str, Any]) -> None:
     assert len(lines) == 1
     assert "older than the allowed maximum" in lines[0] and "imgsec db update" in lines[0]
     assert shutil.which("dpkg")  # (the oracle above needs it; Debian has it)
+
+
+def test_openvex_about_the_whole_image_needs_that_image(env: dict[str, Any], tmp_path: Path) -> None:
+    doc = scan_json(env)
+    digest = doc["image"]["manifestDigest"]
+    target = doc["findings"][0]
+
+    def vex_for(product: str) -> Path:
+        path = tmp_path / "image.openvex.json"
+        statement = {
+            "vulnerability": {"name": target["id"]},
+            "products": [{"@id": product}],
+            "status": "not_affected",
+            "justification": "vulnerable_code_not_in_execute_path",
+        }
+        path.write_text(
+            json.dumps(
+                {
+                    "@context": "https://openvex.dev/ns/v0.2.0",
+                    "@id": "https://openvex.dev/docs/example/vex-image",
+                    "author": "e2e",
+                    "timestamp": "2025-01-01T00:00:00Z",
+                    "version": 1,
+                    "statements": [statement],
+                }
+            )
+        )
+        return path
+
+    def still_reported(product: str) -> bool:
+        left = scan_json(env, "--vex", str(vex_for(product)))
+        return any(f["id"] == target["id"] and f["purl"] == target["purl"] for f in left["findings"])
+
+    assert not still_reported(f"pkg:oci/app@{digest.replace(':', '%3A')}")  # this image, by digest
+    assert still_reported(f"pkg:oci/app@sha256%3A{'0' * 64}")  # another image
+    assert still_reported("pkg:oci/app")  # a bare name cannot identify a local layout

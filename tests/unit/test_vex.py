@@ -12,8 +12,21 @@ import pytest
 
 from imgsec.errors import InputError
 from imgsec.findings import Finding, FindingKind, FixStatus, Severity, VulnerabilityFinding
+from imgsec.sbom.model import ImageSummary
 from imgsec.suppression import load_suppressions
-from imgsec.vex import load_vex
+from imgsec.vex import ImageIdentity, load_vex
+
+MANIFEST = "sha256:" + "ab" * 32
+INDEX = "sha256:" + "cd" * 32
+#: The scanned image: pulled by tag from a registry, a multi-platform index resolved to amd64.
+SCANNED = ImageSummary(
+    name="registry.example.com/team/app:1.0",
+    manifest_digest=MANIFEST,
+    config_digest=None,
+    os="linux",
+    architecture="amd64",
+    repo_digests=(f"registry.example.com/team/app@{INDEX}",),
+)
 
 LIBSSL = VulnerabilityFinding(
     id="CVE-2024-5535",
@@ -60,9 +73,9 @@ def write(tmp_path: Path, name: str, doc: Any) -> Path:
     return path
 
 
-def reason(paths: list[Path], finding: Finding) -> str | None:
+def reason(paths: list[Path], finding: Finding, image: ImageSummary = SCANNED) -> str | None:
     for st in load_vex(paths):
-        why = st.suppresses(finding)
+        why = st.suppresses(finding, ImageIdentity.of(image))
         if why is not None:
             return why
     return None
@@ -178,7 +191,7 @@ def test_openvex_statuses_that_keep_the_finding(tmp_path: Path, status: str, sup
 
 
 def test_image_product_covers_every_package_and_subcomponents_narrow_it(tmp_path: Path) -> None:
-    image = "pkg:oci/app@sha256%3Aabc?repository_url=registry.example.com%2Fteam%2Fapp"
+    image = f"pkg:oci/app@{MANIFEST.replace(':', '%3A')}?repository_url=registry.example.com%2Fteam%2Fapp"
     whole = write(
         tmp_path,
         "whole.json",
@@ -374,8 +387,8 @@ def test_suppressions_apply_vex_after_ignore_files(tmp_path: Path) -> None:
     vex = write(tmp_path, "vex.cdx.json", cyclonedx_vex("not_affected", "purl"))
     rules = load_suppressions([], [vex])
     now = datetime(2025, 1, 1, tzinfo=UTC)
-    assert rules.suppresses(JINJA, now) == f"vex: not_affected (code_not_reachable) from {vex}"
-    assert rules.suppresses(LIBSSL, now) is None
+    assert rules.suppresses(JINJA, now, SCANNED) == f"vex: not_affected (code_not_reachable) from {vex}"
+    assert rules.suppresses(LIBSSL, now, SCANNED) is None
 
 
 # --- hostile documents: one InputError line, never a traceback -------------------------------------
@@ -438,3 +451,62 @@ def test_missing_and_oversized_files(tmp_path: Path) -> None:
         fh.truncate(33 * 1024 * 1024)  # sparse: no real disk use
     with pytest.raises(InputError, match="larger than 32 MiB"):
         load_vex([big])
+
+
+def _whole_image_statement(tmp_path: Path, product: str) -> Path:
+    statement = {
+        "vulnerability": {"name": "CVE-2024-5535"},
+        "products": [{"@id": product}],
+        "status": "not_affected",
+        "justification": "vulnerable_code_not_in_execute_path",
+    }
+    return write(tmp_path, "image.json", openvex([statement]))
+
+
+@pytest.mark.parametrize(
+    ("product", "applies"),
+    [
+        # the OCI purl: digest as version, repository_url without tag, name = last path segment
+        (f"pkg:oci/app@{MANIFEST.replace(':', '%3A')}", True),
+        (f"pkg:oci/app@{INDEX.replace(':', '%3A')}", True),  # the index it was pulled by
+        ("pkg:oci/app?repository_url=registry.example.com/team/app", True),
+        ("pkg:oci/app?repository_url=https://registry.example.com/team/app/", True),
+        ("pkg:oci/app", True),
+        ("pkg:oci/app?arch=amd64", True),
+        # another image: never hides a finding of this one
+        (f"pkg:oci/app@sha256%3A{'ef' * 32}", False),
+        ("pkg:oci/app?repository_url=registry.example.com/other/app", False),
+        ("pkg:oci/other?repository_url=registry.example.com/team/app", False),
+        ("pkg:oci/other", False),
+        (f"pkg:oci/other@{MANIFEST.replace(':', '%3A')}", False),
+        ("pkg:oci/app?arch=arm64", False),
+    ],
+)
+def test_image_products_apply_only_to_the_image_they_name(
+    tmp_path: Path, product: str, applies: bool
+) -> None:
+    assert (reason([_whole_image_statement(tmp_path, product)], LIBSSL) is not None) is applies
+
+
+def test_a_local_layout_is_named_by_digest_only(tmp_path: Path) -> None:
+    layout = ImageSummary(
+        name="oci:/images/app:1.0",
+        manifest_digest=MANIFEST,
+        config_digest=None,
+        os="linux",
+        architecture="amd64",
+    )
+    by_digest = _whole_image_statement(tmp_path, f"pkg:oci/app@{MANIFEST.replace(':', '%3A')}")
+    assert reason([by_digest], LIBSSL, layout) is not None
+    # Without a repository, a name alone could be any image: fail closed.
+    by_name = _whole_image_statement(tmp_path, "pkg:oci/app")
+    assert reason([by_name], LIBSSL, layout) is None
+
+
+def test_docker_hub_spellings_are_one_repository(tmp_path: Path) -> None:
+    nginx = ImageSummary(
+        name="nginx:1.27", manifest_digest=MANIFEST, config_digest=None, os="linux", architecture="amd64"
+    )
+    for url in ("docker.io/library/nginx", "index.docker.io/library/nginx", "docker.io/nginx"):
+        path = _whole_image_statement(tmp_path, f"pkg:oci/nginx?repository_url={url}")
+        assert reason([path], LIBSSL, nginx) is not None, url
