@@ -302,7 +302,11 @@ def test_spdx_document_structure() -> None:
         }
     ]
     assert by_name["libssl3"]["licenseDeclared"] == "Apache-2.0"
-    assert by_name["requests"]["licenseDeclared"] == "NOASSERTION"  # "Apache 2.0" is no SPDX expression
+    # "Apache 2.0" is no SPDX expression: a LicenseRef whose text the document carries (clause 10)
+    assert by_name["requests"]["licenseDeclared"] == "LicenseRef-Apache-2.0"
+    assert doc["hasExtractedLicensingInfos"] == [
+        {"licenseId": "LicenseRef-Apache-2.0", "extractedText": "Apache 2.0", "name": "Apache 2.0"}
+    ]
     ids = [p["SPDXID"] for p in doc["packages"]]
     assert len(ids) == len(set(ids))
     rels = {
@@ -345,6 +349,29 @@ def test_spdx_license_expressions() -> None:
     assert license_expression(("MIT", "not a license")) is None
     assert license_expression(("MIT AND",)) is None
     assert license_expression(()) is None
+
+
+def test_spdx_license_refs_validate_as_a_whole_document(tmp_path: Path) -> None:
+    from spdx_tools.spdx.parser.parse_anything import parse_file
+    from spdx_tools.spdx.validation.document_validator import validate_full_spdx_document
+
+    base = sample_sbom()
+    odd = ("GPL v2 or later", "Apache 2.0", "Apache-2.0", "Apache/2.0", "MIT", "")
+    packages = tuple(dataclasses.replace(p, licenses=odd) for p in base.packages)
+    path = tmp_path / "doc.spdx.json"
+    path.write_text(render(dataclasses.replace(base, packages=packages), "spdx"))
+    document = parse_file(str(path))
+    assert validate_full_spdx_document(document) == []
+    declared = {
+        str(p.license_declared)
+        for p in document.packages
+        if p.primary_package_purpose is not None and p.name not in ("debian",) and p.version != MANIFEST
+    }
+    refs = {info.license_id: info.extracted_text for info in document.extracted_licensing_info}
+    # one id per distinct text, the same text always the same id, valid ids kept as they are
+    assert sorted(str(v) for v in refs.values()) == ["Apache 2.0", "Apache/2.0", "GPL v2 or later"]
+    assert len(set(refs)) == 3
+    assert all("Apache-2.0" in d and "MIT" in d for d in declared)
 
 
 # --- table ---------------------------------------------------------------------------------------
