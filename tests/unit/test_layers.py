@@ -395,3 +395,32 @@ def test_helper_reports_the_same_results_as_the_in_process_reader(tmp_path: Path
     ]
     assert runs[0].results == runs[1].results
     assert runs[0].results["all"]["d/link"] == [files[7].data]
+
+
+FALLBACK_SCRIPT = """
+import sys
+from imgsec.image import inflate
+from imgsec.image.layers import FunctionRoute, read_layers
+from imgsec.image.sources import open_image
+inflate.HELPER_MIN_SIZE = 0
+sys.executable = sys.argv[2]  # an interpreter that cannot be started
+route = FunctionRoute(name="all", wants_fn=lambda i: True, analyze_fn=lambda i, c: [c])
+results = read_layers(open_image(sys.argv[1]), [route])
+print(sorted(p for r in results for p in r.results["all"]))
+"""
+
+
+def test_when_no_helper_can_start_layers_are_read_in_process(tmp_path: Path, reader: str) -> None:
+    import subprocess
+    import sys
+
+    write_layout(tmp_path / "img", LAYERS)
+    proc = subprocess.run(
+        [sys.executable, "-c", FALLBACK_SCRIPT, f"oci:{tmp_path / 'img'}:t", str(tmp_path / "no-python")],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "etc/keep" in proc.stdout and "hard/link" in proc.stdout

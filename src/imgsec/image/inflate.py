@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import hashlib
+import logging
 import os
 import subprocess
 import sys
@@ -26,6 +27,8 @@ from pathlib import Path
 
 from imgsec.errors import DigestMismatchError, ExternalError, InputError
 from imgsec.image.model import FileRegion
+
+log = logging.getLogger(__name__)
 
 #: Compressed blobs at least this big are decompressed by a helper process.
 HELPER_MIN_SIZE = 1 << 20
@@ -123,6 +126,29 @@ except BaseException as exc:
 """
 
 
+#: Why helpers cannot run here (set on the first failure to start one), or empty.
+_unavailable: list[str] = ["a frozen interpreter cannot run -c"] if getattr(sys, "frozen", False) else []
+
+
+def try_start(
+    region: FileRegion,
+    digest: str,
+    diff_id: str | None,
+    what: str,
+    on_bytes: Callable[[int], None] | None = None,
+) -> HelperStream | None:
+    """A :class:`HelperStream` for the blob, or None when no helper can run here (the caller then
+    decompresses in-process; after one failure to start, helpers are not tried again)."""
+    if _unavailable:
+        return None
+    try:
+        return HelperStream(region, digest, diff_id, what, on_bytes)
+    except ExternalError as exc:
+        _unavailable.append(str(exc))
+        log.info("decompressing in-process: %s", exc)
+        return None
+
+
 def _library_paths() -> list[str]:
     """Where isal and zstandard are installed (the helper runs without site-packages)."""
     import isal
@@ -186,7 +212,7 @@ class HelperStream:
         assert self._proc.stdout is not None
         self._out = self._proc.stdout
         with contextlib.suppress(OSError):  # a bigger pipe means fewer, larger reads
-            fcntl.fcntl(self._out.fileno(), fcntl.F_SETPIPE_SZ, _PIPE_SIZE)
+            fcntl.fcntl(self._out.fileno(), getattr(fcntl, "F_SETPIPE_SZ", 1031), _PIPE_SIZE)
 
     def __enter__(self) -> HelperStream:
         return self

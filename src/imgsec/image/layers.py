@@ -389,7 +389,7 @@ def start_helper(
         if region is None or region.size < inflate.HELPER_MIN_SIZE:
             return None
         assert isinstance(raw, VerifyingReader)
-        return inflate.HelperStream(region, raw.digest, layer, what)
+        return inflate.try_start(region, raw.digest, layer, what)
 
 
 def _walk_stream(
@@ -402,11 +402,14 @@ def _walk_stream(
     helper_min_size: int,
 ) -> dict[str, list[str]]:
     region = raw.region if isinstance(raw, VerifyingReader) else None
+    helper = None
     if region is not None and region.size >= helper_min_size:
-        # A local blob: a helper process decompresses and verifies it while this one parses.
+        # A local blob: a helper process decompresses it while this one parses and verifies.
         assert isinstance(raw, VerifyingReader)
-        with inflate.HelperStream(region, raw.digest, layer, what, on_bytes) as helped:
-            return _walk_entries(TarReader(helped), routes, result, layer, what, None)
+        helper = inflate.try_start(region, raw.digest, layer, what, on_bytes)
+    if helper is not None:
+        with helper:
+            return _walk_entries(TarReader(helper), routes, result, layer, what, None)
     counted = _CountingReader(raw, on_bytes)
     hashed = _HashingReader(decompressed(counted), layer, what)  # type: ignore[arg-type]
     with _Prefetcher(hashed) as ahead:
