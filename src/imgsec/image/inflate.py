@@ -35,6 +35,10 @@ HELPER_MIN_SIZE = 1 << 20
 _PIPE_SIZE = 1 << 20
 _READ_SIZE = 1 << 20
 
+# glibc: keep the helper's 1 MiB buffers on its heap instead of mapping and faulting in fresh pages
+# for each one (a quarter of its page faults, measurably less system time).
+_HELPER_MALLOC = {"MALLOC_MMAP_THRESHOLD_": str(8 << 20), "MALLOC_TRIM_THRESHOLD_": str(64 << 20)}
+
 # The helper's exit code for a corrupt or truncated blob (it writes the reason on stderr).
 _EXIT_CORRUPT = 5
 
@@ -203,6 +207,7 @@ class HelperStream:
                 stderr=subprocess.PIPE,
                 pass_fds=(region.fd,),
                 bufsize=0,
+                env={**os.environ, **_HELPER_MALLOC},
             )
         except OSError as exc:
             raise ExternalError(f"{what}: cannot start the decompression helper ({exc.strerror})") from exc
