@@ -61,6 +61,8 @@ def compress(data: bytes, how: str) -> tuple[bytes, str]:
         return cctx.compress(data[:half]) + cctx.compress(
             data[half:]
         ), "application/vnd.oci.image.layer.v1.tar+zstd"
+    if how == "gzip+zeros":  # NUL padding after the last member, which gzip readers skip
+        return gzip.compress(data, mtime=0) + bytes(1000), "application/vnd.oci.image.layer.v1.tar+gzip"
     if how == "gzip+garbage":  # bytes after the last gzip member that are no gzip member
         return gzip.compress(data, mtime=0) + b"trailing junk", "application/vnd.oci.image.layer.v1.tar+gzip"
     if how == "gzip":

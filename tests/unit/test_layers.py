@@ -81,7 +81,7 @@ EXPECTED = {
 }
 
 
-@pytest.mark.parametrize("how", ["gzip", "zstd", "plain", "gzip-2-members", "zstd-2-frames"])
+@pytest.mark.parametrize("how", ["gzip", "zstd", "plain", "gzip-2-members", "zstd-2-frames", "gzip+zeros"])
 def test_whiteouts_opaque_dirs_and_links(tmp_path: Path, how: str) -> None:
     write_layout(tmp_path / "img", LAYERS, how=how)
     assert final_files(tmp_path / "img") == EXPECTED

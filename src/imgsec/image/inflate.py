@@ -65,12 +65,17 @@ def main():
 
     def gunzip(chunks):
         # isal_zlib, not isal.igzip: igzip imports typing and gzip (10 ms of start-up).  Members
-        # follow each other; anything after a member that is not another member is an error.
+        # follow each other; NUL padding after a member is skipped (as Python's gzip module does);
+        # anything else after a member that is not another member is an error.
         from isal import isal_zlib
-        d, fed = isal_zlib.decompressobj(31), False
+        d, fed, started = isal_zlib.decompressobj(31), False, False
         for data in chunks:
             while data:
-                fed = True
+                if started and not fed:
+                    data = data.lstrip(b"\x00")
+                    if not data:
+                        break
+                fed = started = True
                 out = d.decompress(data, 1 << 20)
                 if out:
                     yield out
@@ -107,11 +112,11 @@ def main():
     first = next(chunks, b"")
     rest = itertools.chain((first,), chunks)
     if first.startswith(b"\x1f\x8b"):
-        stream, errors = gunzip(rest), (EOFError, ValueError, OSError)
+        stream = gunzip(rest)
     elif first.startswith(b"\x28\xb5\x2f\xfd"):
-        stream, errors = unzstd(rest), (EOFError, ValueError, OSError)
+        stream = unzstd(rest)
     else:
-        stream, errors = rest, (OSError,)
+        stream = rest
     try:
         for chunk in stream:
             view = memoryview(chunk)
@@ -119,9 +124,7 @@ def main():
                 view = view[os.write(1, view):]
     except BrokenPipeError:
         os._exit(0)  # the reader stopped early (it failed on its own); nothing more to say
-    except errors as exc:
-        fail(5, f"cannot read layer ({type(exc).__name__}: {exc}); it is corrupt or truncated")
-    except Exception as exc:  # isal_zlib.error, zstandard.ZstdError
+    except Exception as exc:  # EOFError, isal_zlib.error, zstandard.ZstdError, OSError...
         fail(5, f"cannot read layer ({type(exc).__name__}: {exc}); it is corrupt or truncated")
 try:
     main()
