@@ -58,6 +58,48 @@ _POD_SPEC_PATHS: dict[str, tuple[str, ...]] = {
     "CronJob": ("spec", "jobTemplate", "spec", "template", "spec"),
 }
 _CONTAINER_LISTS = ("initContainers", "containers", "ephemeralContainers")
+
+#: A path from an object to image scalars: mapping keys, and ``[]`` for every item of a sequence.
+_ImagePath = tuple[str, ...]
+_POD_SPEC_IMAGES: tuple[_ImagePath, ...] = tuple((key, "[]", "image") for key in _CONTAINER_LISTS)
+
+
+def _under(prefix: _ImagePath, tails: tuple[_ImagePath, ...]) -> tuple[_ImagePath, ...]:
+    return tuple(prefix + tail for tail in tails)
+
+
+_TEMPLATE_POD_IMAGES = _under(("spec", "template", "spec"), _POD_SPEC_IMAGES)
+#: Argo Workflows template types that run a container (``container``, ``script``, ``containerSet``).
+_ARGO_TEMPLATE_IMAGES: tuple[_ImagePath, ...] = (
+    ("container", "image"),
+    ("script", "image"),
+    ("initContainers", "[]", "image"),
+    ("sidecars", "[]", "image"),
+    ("containerSet", "containers", "[]", "image"),
+)
+_ARGO_WORKFLOW_IMAGES = _under(("spec", "templates", "[]"), _ARGO_TEMPLATE_IMAGES)
+_TEKTON_TASK_IMAGES: tuple[_ImagePath, ...] = (
+    ("spec", "steps", "[]", "image"),
+    ("spec", "sidecars", "[]", "image"),
+    ("spec", "stepTemplate", "image"),
+)
+#: Custom resources with images at known paths, keyed by (API group, kind): the group is part of the
+#: key because kinds collide (Knative ``Service`` has a pod template, the core ``Service`` has none).
+_CRD_IMAGE_PATHS: dict[tuple[str, str], tuple[_ImagePath, ...]] = {
+    ("argoproj.io", "Rollout"): _TEMPLATE_POD_IMAGES,
+    ("serving.knative.dev", "Service"): _TEMPLATE_POD_IMAGES,
+    ("serving.knative.dev", "Configuration"): _TEMPLATE_POD_IMAGES,
+    ("argoproj.io", "Workflow"): _ARGO_WORKFLOW_IMAGES,
+    ("argoproj.io", "WorkflowTemplate"): _ARGO_WORKFLOW_IMAGES,
+    ("argoproj.io", "ClusterWorkflowTemplate"): _ARGO_WORKFLOW_IMAGES,
+    ("argoproj.io", "CronWorkflow"): _under(
+        ("spec", "workflowSpec", "templates", "[]"), _ARGO_TEMPLATE_IMAGES
+    ),
+    ("tekton.dev", "Task"): _TEKTON_TASK_IMAGES,
+    ("tekton.dev", "ClusterTask"): _TEKTON_TASK_IMAGES,
+    ("apps.openshift.io", "DeploymentConfig"): _TEMPLATE_POD_IMAGES,
+    ("", "DeploymentConfig"): _TEMPLATE_POD_IMAGES,  # OpenShift 3 served it as apiVersion: v1
+}
 _DOCKERFILE_NAME_RE = re.compile(r"(^|[._-])(docker|container)file([._-]|$)", re.I)
 _FROM_LINE_RE = re.compile(r"^\s*(FROM|ARG)\s", re.I)
 
@@ -254,6 +296,31 @@ def _scalar_str(node: yaml.Node | None) -> str | None:
     return node.value if isinstance(node, yaml.ScalarNode) and isinstance(node.value, str) else None
 
 
+def _follow(node: yaml.Node | None, path: _ImagePath) -> Iterator[yaml.Node]:
+    if node is None:
+        return
+    if not path:
+        yield node
+        return
+    step, rest = path[0], path[1:]
+    if step == "[]":
+        if isinstance(node, yaml.SequenceNode):
+            for item in node.value:
+                yield from _follow(item, rest)
+    else:
+        yield from _follow(_mapping_get(node, step), rest)
+
+
+def _image_paths(root: yaml.Node, kind: str) -> tuple[_ImagePath, ...]:
+    """Where the images of an object of ``kind`` are; core kinds match on kind alone, as before."""
+    spec_path = _POD_SPEC_PATHS.get(kind)
+    if spec_path is not None:
+        return _under(spec_path, _POD_SPEC_IMAGES)
+    api_version = _scalar_str(_mapping_get(root, "apiVersion")) or ""
+    group = api_version.rpartition("/")[0]
+    return _CRD_IMAGE_PATHS.get((group, kind), ())
+
+
 def _image_nodes(root: yaml.Node, depth: int = 0) -> Iterator[yaml.ScalarNode | yaml.Node]:
     kind = _scalar_str(_mapping_get(root, "kind"))
     if kind is None:
@@ -264,26 +331,21 @@ def _image_nodes(root: yaml.Node, depth: int = 0) -> Iterator[yaml.ScalarNode | 
             for item in items.value:
                 yield from _image_nodes(item, depth + 1)
         return
-    path = _POD_SPEC_PATHS.get(kind)
-    if path is None:
-        return
-    spec: yaml.Node | None = root
-    for key in path:
-        spec = _mapping_get(spec, key)
-    for list_key in _CONTAINER_LISTS:
-        containers = _mapping_get(spec, list_key)
-        if isinstance(containers, yaml.SequenceNode):
-            for container in containers.value:
-                image = _mapping_get(container, "image")
-                if image is not None:
-                    yield image
+    for path in _image_paths(root, kind):
+        yield from _follow(root, path)
 
 
 def find_yaml_sites(text: str, path: str = "manifest.yaml") -> tuple[list[Site], list[PinResult]]:
     """Image sites of every container image in the Kubernetes objects of a (multi-document) YAML file."""
     loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    source = text
+    if text.lstrip(" \t\r\n").startswith(("{", "[")):
+        # JSON (kubectl takes it too) is often indented with tabs, which YAML only allows in flow
+        # context and pure-Python PyYAML refuses. One character for one keeps every offset; a tab
+        # inside a quoted image then no longer matches the source text, so that image is skipped.
+        source = text.replace("\t", " ")
     try:
-        roots = [r for r in yaml.compose_all(text, Loader=loader) if r is not None]
+        roots = [r for r in yaml.compose_all(source, Loader=loader) if r is not None]
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f" at line {mark.line + 1}" if mark is not None else ""
@@ -304,6 +366,10 @@ def find_yaml_sites(text: str, path: str = "manifest.yaml") -> tuple[list[Site],
             if node.end_mark.index in seen:
                 continue  # the same anchored scalar reached through an alias
             seen.add(node.end_mark.index)
+            if "$" in node.value or "{{" in node.value:
+                detail = "image comes from a parameter or template variable; pin its value where it is set"
+                skipped.append(PinResult(path, line, node.value, None, "skipped", detail))
+                continue
             site = _scalar_site(text, node)
             if isinstance(site, str):
                 skipped.append(PinResult(path, line, node.value, None, "skipped", site))
