@@ -3,15 +3,26 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from imgsec.findings import FindingKind, Severity
-from imgsec.image.config_checks import CHECKS, MisconfigFinding, check_image, config_route, final_paths
-from imgsec.image.layers import FunctionRoute, read_layers, squash
+from imgsec.image.config_checks import (
+    CHECKS,
+    MAX_FILE_FINDINGS,
+    MisconfigFinding,
+    check_image,
+    config_route,
+    final_dir_modes,
+    final_paths,
+)
+from imgsec.image.layers import FunctionRoute, LayerResult, read_layers, squash
 from imgsec.image.sources import open_image
 from imgsec.sbom.catalogers.base import FileInfo
 from tests.unit.ocihelp import Entry, make_tar, write_layout
@@ -185,7 +196,13 @@ def test_ssh_port(tmp_path: Path) -> None:
 def test_every_finding_carries_id_title_and_fix(tmp_path: Path) -> None:
     findings = check(
         tmp_path,
-        [[Entry("bin/sh", b"x", mode=0o4777), Entry("root/.cache/pip/x", b"x")]],
+        [
+            [
+                Entry("bin/sh", b"x", mode=0o4777),
+                Entry("root/.cache/pip/x", b"x"),
+                Entry("srv/", kind="dir", mode=0o777),
+            ]
+        ],
         {
             "User": "",
             "Healthcheck": None,
@@ -239,9 +256,139 @@ def test_final_paths_agree_with_the_layer_reader_squash(tmp_path: Path) -> None:
 
 
 def test_world_writable_findings_are_capped(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    from imgsec.image.config_checks import MAX_FILE_FINDINGS
-
     entries = [DPKG, *(Entry(f"data/f{i:04d}", b"x", mode=0o666) for i in range(MAX_FILE_FINDINGS + 5))]
     findings = check(tmp_path, [entries])
     assert len(findings) == MAX_FILE_FINDINGS
     assert f"{MAX_FILE_FINDINGS + 5} files" in caplog.text
+
+
+# --- world-writable directories (IS-IMG-010) -------------------------------------------------------
+
+
+def _dir(name: str, mode: int) -> Entry:
+    return Entry(name + "/", kind="dir", mode=mode)
+
+
+def dir_findings(tmp_path: Path, layers: Sequence[Sequence[Entry]]) -> list[MisconfigFinding]:
+    return [f for f in check(tmp_path, [[DPKG], *layers]) if f.id == "IS-IMG-010"]
+
+
+def test_world_writable_directory_without_sticky_bit(tmp_path: Path) -> None:
+    findings = dir_findings(tmp_path, [[_dir("app", 0o777), Entry("app/run.sh", b"#!/bin/sh\n", mode=0o755)]])
+    assert ids(findings) == [("IS-IMG-010", "app")]
+    [f] = findings
+    assert "directory" in f.detail and "0777" in f.detail and "sticky" in f.detail
+    assert f.severity is Severity.MEDIUM and f.kind is FindingKind.MISCONFIGURATION
+    image = open_image(f"oci:{tmp_path}:t")
+    assert f.layer == image.layers[1].diff_id  # the layer that made it world-writable
+
+
+@pytest.mark.parametrize(
+    "mode",
+    [0o1777, 0o755, 0o775, 0o3777],  # /tmp style (sticky), ordinary, group-writable, sticky+setgid
+)
+def test_sticky_or_not_world_writable_directories_are_fine(tmp_path: Path, mode: int) -> None:
+    assert dir_findings(tmp_path, [[_dir("shared", mode)]]) == []
+
+
+def test_a_later_layer_decides_the_mode(tmp_path: Path) -> None:
+    # chmod 777 in one RUN, chmod 755 in the next: the final directory is safe.
+    assert dir_findings(tmp_path, [[_dir("app", 0o777)], [_dir("app", 0o755)]]) == []
+    # ... and the other way round: the layer that opened it up is the one reported.
+    (tmp_path / "b").mkdir()
+    findings = dir_findings(tmp_path / "b", [[_dir("app", 0o755)], [_dir("app", 0o777)]])
+    assert ids(findings) == [("IS-IMG-010", "app")]
+    assert findings[0].layer == open_image(f"oci:{tmp_path / 'b'}:t").layers[2].diff_id
+
+
+def test_a_file_below_does_not_redeclare_the_directory(tmp_path: Path) -> None:
+    # A later layer that only adds a file keeps the directory (and its mode) of the lower layer.
+    findings = dir_findings(tmp_path, [[_dir("app", 0o777)], [Entry("app/new.txt", b"x")]])
+    assert ids(findings) == [("IS-IMG-010", "app")]
+
+
+@pytest.mark.parametrize(
+    "upper",
+    [
+        [Entry(".wh.app")],  # deleted
+        [Entry("app", b"now a file")],  # replaced by a file
+        [Entry("app", kind="symlink", link="srv")],  # replaced by a symlink
+    ],
+    ids=["whiteout", "file", "symlink"],
+)
+def test_deleted_or_replaced_directory_is_gone(tmp_path: Path, upper: list[Entry]) -> None:
+    lower = [_dir("app", 0o777), _dir("app/cache", 0o777), Entry("app/cache/x", b"x")]
+    assert dir_findings(tmp_path, [lower, upper]) == []
+
+
+def test_opaque_parent_hides_the_directories_below_but_not_itself(tmp_path: Path) -> None:
+    lower = [_dir("data", 0o755), _dir("data/tmp", 0o777), _dir("data/tmp/deep", 0o777)]
+    assert dir_findings(tmp_path, [lower, [_dir("data", 0o755), Entry("data/.wh..wh..opq")]]) == []
+    (tmp_path / "b").mkdir()
+    lower = [_dir("data", 0o777), _dir("data/tmp", 0o777)]
+    findings = dir_findings(tmp_path / "b", [lower, [Entry("data/.wh..wh..opq")]])
+    assert ids(findings) == [("IS-IMG-010", "data")]  # the marker empties data/, it does not delete it
+
+
+def test_world_writable_directory_findings_are_capped(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    entries = [_dir(f"d{i:04d}", 0o777) for i in range(MAX_FILE_FINDINGS + 3)]
+    findings = dir_findings(tmp_path, [entries])
+    assert len(findings) == MAX_FILE_FINDINGS
+    assert f"{MAX_FILE_FINDINGS + 3} directories" in caplog.text
+
+
+def test_dir_source_reports_a_real_chmod_777_directory(tmp_path: Path) -> None:
+    root = tmp_path / "rootfs"
+    for sub, mode in (("app", 0o777), ("tmp", 0o1777), ("etc", 0o755), ("app/logs", 0o777)):
+        (root / sub).mkdir(parents=True)
+        os.chmod(root / sub, mode)  # a real chmod: what 'RUN chmod 777' leaves on disk
+    (root / "var/lib/dpkg").mkdir(parents=True)
+    (root / "var/lib/dpkg/status").write_bytes(DPKG.data)
+    os.symlink("app", root / "link-to-app")  # a symlink to a world-writable dir is no directory
+    image = open_image(f"dir:{root}")
+    findings = [f for f in check_image(image, read_layers(image, [config_route()])) if f.id == "IS-IMG-010"]
+    assert ids(findings) == [("IS-IMG-010", "app"), ("IS-IMG-010", "app/logs")]
+    expected = {
+        str(p.relative_to(root)): p.lstat().st_mode & 0o7777
+        for p in root.rglob("*")
+        if p.is_dir() and not p.is_symlink()
+    }
+    assert {p: m for p, (m, _) in final_dir_modes(read_layers(image, [config_route()])).items()} == expected
+
+
+_DPATHS = ["a", "a/b", "a/b/c", "a/e", "f", "f/g"]
+
+
+@st.composite
+def _dir_stacks(draw: st.DrawFn) -> list[LayerResult]:
+    stack = []
+    for index in range(draw(st.integers(1, 4))):
+        dirs = draw(st.dictionaries(st.sampled_from(_DPATHS), st.sampled_from([0o755, 0o777, 0o1777])))
+        # A layer cannot hold a directory and a non-directory at one path.
+        non_dirs = draw(st.sets(st.sampled_from(_DPATHS))) - set(dirs)
+        result = LayerResult(layer=f"l{index}", dir_modes=dirs, non_dirs=non_dirs)
+        result.whiteouts = draw(st.sets(st.sampled_from(_DPATHS)))
+        result.opaque_dirs = draw(st.sets(st.sampled_from(["", *_DPATHS])))
+        stack.append(result)
+    return stack
+
+
+def _dirs_by_the_book(stack: list[LayerResult]) -> dict[str, tuple[int, int]]:
+    """The OCI image spec's layer semantics for directories on a plain dict, one rule at a time."""
+    fs: dict[str, tuple[int, int]] = {}
+    for index, layer in enumerate(stack):
+        for d in layer.opaque_dirs:  # lower contents of an opaque directory disappear
+            fs = {p: v for p, v in fs.items() if d and not p.startswith(d + "/")}
+        for w in layer.whiteouts | layer.non_dirs:  # deleted, or replaced by a non-directory
+            fs = {p: v for p, v in fs.items() if p != w and not p.startswith(w + "/")}
+        for p, mode in layer.dir_modes.items():  # a directory entry sets the directory's mode
+            fs[p] = (mode, index)
+    return fs
+
+
+@given(_dir_stacks())
+@settings(max_examples=300, deadline=None)
+def test_final_dir_modes_follow_the_image_spec(stack: list[LayerResult]) -> None:
+    assert final_dir_modes(stack) == _dirs_by_the_book(stack)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from imgsec.image.cache import LayerCache
+from imgsec.image.cache import CACHE_SCHEMA, LayerCache
+from imgsec.image.config_checks import check_image, config_route
 from imgsec.image.layers import LayerResult, read_layers, squash
 from imgsec.image.sources import open_image
 from imgsec.sbom.catalog import assemble, routes_for
@@ -96,3 +97,73 @@ def test_hostile_or_corrupt_cache_files_are_ignored(tmp_path: Path) -> None:
     for f in files:
         f.write_bytes(b"\x00not json")
     assert _sbom(spec, cache)[0] == expected
+
+
+DIR_LAYERS = [
+    make_tar(
+        [
+            Entry("var/lib/dpkg/status", STATUS),
+            Entry("app/", kind="dir", mode=0o777),
+            Entry("tmp/", kind="dir", mode=0o1777),
+            Entry("srv/", kind="dir", mode=0o777),
+            Entry("srv/www/", kind="dir", mode=0o777),
+        ]
+    ),
+    make_tar([Entry("srv/", kind="dir", mode=0o755), Entry(".wh.srv")]),  # re-declared, then deleted
+    make_tar([Entry("data/", kind="dir", mode=0o777), Entry("data/.wh..wh..opq")]),
+]
+
+
+def _dir_findings(spec: str, cache: LayerCache | None) -> list[tuple[str, str | None, str | None, str]]:
+    image = open_image(spec)
+    layers = read_layers(image, [config_route()], cache=cache)
+    return sorted((f.id, f.path, f.layer, f.detail) for f in check_image(image, layers))
+
+
+def test_warm_scan_reports_the_same_world_writable_directories(tmp_path: Path) -> None:
+    write_layout(tmp_path / "img", DIR_LAYERS)
+    spec = f"oci:{tmp_path / 'img'}:t"
+    cache = LayerCache(tmp_path / "cache")
+    cold = _dir_findings(spec, cache)
+    assert [(i, p) for i, p, _, _ in cold if i == "IS-IMG-010"] == [
+        ("IS-IMG-010", "app"),
+        ("IS-IMG-010", "data"),
+    ]
+    for blob in (tmp_path / "img" / "blobs" / "sha256").iterdir():
+        if blob.read_bytes()[:2] == b"\x1f\x8b":
+            blob.unlink()  # a warm scan must not need the layers
+    assert _dir_findings(spec, cache) == cold
+
+
+def test_cache_entries_without_or_with_bad_directory_modes_are_misses(tmp_path: Path) -> None:
+    write_layout(tmp_path / "img", DIR_LAYERS)
+    spec = f"oci:{tmp_path / 'img'}:t"
+    cache = LayerCache(tmp_path / "cache")
+    expected = _dir_findings(spec, None)
+    _dir_findings(spec, cache)
+    files = sorted((tmp_path / "cache").rglob("*.json"))
+    assert len(files) == len(DIR_LAYERS)
+    for bad in (None, {"app": "0777"}, {"app": True}, {"app": -1}, {"app": 0o17777}, ["app"]):
+        for f in files:
+            doc = json.loads(f.read_text())
+            if bad is None:
+                del doc["common"]["dir_modes"]  # what an entry of the previous format looks like
+            else:
+                doc["common"]["dir_modes"] = bad
+            f.write_text(json.dumps(doc))
+        image = open_image(spec)
+        assert all(cache.get(lr.diff_id or "", [config_route().name]) is None for lr in image.layers)
+        assert _dir_findings(spec, cache) == expected  # read again from the blobs, and re-cached
+
+
+def test_old_schema_entries_are_never_read(tmp_path: Path) -> None:
+    write_layout(tmp_path / "img", DIR_LAYERS)
+    spec = f"oci:{tmp_path / 'img'}:t"
+    cache = LayerCache(tmp_path / "cache")
+    _dir_findings(spec, cache)
+    for f in (tmp_path / "cache").rglob("*.json"):
+        doc = json.loads(f.read_text())
+        doc["schema"] = CACHE_SCHEMA - 1  # an entry written by an imgsec before directory modes
+        f.write_text(json.dumps(doc))
+    image = open_image(spec)
+    assert all(cache.get(lr.diff_id or "", [config_route().name]) is None for lr in image.layers)

@@ -2,7 +2,9 @@
 layers) skips every unchanged layer.
 
 One JSON file per layer under ``<cache-dir>/layers/``, holding the layer's route-independent facts
-(whiteouts, opaque dirs, links) and each route's results.  Writes go to a temporary file that is
+(whiteouts, opaque dirs, links, directory modes) and each route's results.  ``CACHE_SCHEMA`` is
+part of every entry's file name and content: bumping it when the entry format changes makes old
+entries plain misses, never misread.  Writes go to a temporary file that is
 atomically renamed, so concurrent scans never see half a file and never wait for a lock (the last
 writer wins; a lost merge only costs a later miss).  Decoding rebuilds only allowlisted dataclasses
 and enums: a cache file can never make imgsec import or call anything else.
@@ -28,7 +30,8 @@ from imgsec.image.layers import LayerResult
 
 log = logging.getLogger(__name__)
 
-CACHE_SCHEMA = 1
+#: 2: ``common.dir_modes`` (every directory entry and its mode) added.
+CACHE_SCHEMA = 2
 _MAX_CACHE_FILE = 512 * 1024 * 1024
 
 #: Everything a route may return, by "module:qualname".  Nothing else is ever rebuilt.
@@ -95,6 +98,18 @@ def _decode(obj: Any) -> Any:
     return obj
 
 
+def _dir_modes(raw: Any) -> dict[str, int]:
+    """``path -> mode`` from a cache file: strings to permission bits, anything else is malformed."""
+    if not isinstance(raw, dict):
+        raise TypeError("dir_modes is not an object")
+    out: dict[str, int] = {}
+    for path, mode in raw.items():
+        if not isinstance(mode, int) or isinstance(mode, bool) or not 0 <= mode <= 0o7777:
+            raise ValueError(f"directory mode of {path[:80]!r} is not a permission mode")
+        out[path] = mode
+    return out
+
+
 class LayerCache:
     """Route results per layer diff_id, shared by every scan that uses the same cache directory."""
 
@@ -141,6 +156,7 @@ class LayerCache:
                 symlinks=dict(common["symlinks"]),
                 files=int(common["files"]),
                 skipped=list(common["skipped"]),
+                dir_modes=_dir_modes(common["dir_modes"]),
             )
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             log.debug("layer cache entry for %s is malformed (%s); ignoring it", diff_id, exc)
@@ -169,6 +185,7 @@ class LayerCache:
                 "symlinks": result.symlinks,
                 "files": result.files,
                 "skipped": result.skipped,
+                "dir_modes": result.dir_modes,
             },
             "routes": routes,
         }

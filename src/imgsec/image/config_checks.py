@@ -6,12 +6,13 @@ Each check has a stable id (``IS-IMG-NNN``), a severity, a title and a fix hint:
 IS-IMG-001 HIGH     runs as root: ``User`` is ``root``, ``0``, ``0:0``, or a name with uid 0
 IS-IMG-002 HIGH     no ``USER``: the container runs as root by default
 IS-IMG-003 LOW      setuid/setgid file (one finding per file of the final filesystem)
-IS-IMG-004 MEDIUM   world-writable regular file (directories are not seen by the layer reader)
+IS-IMG-004 MEDIUM   world-writable regular file
 IS-IMG-005 LOW      package manager cache left in the image (apt, apk, yum/dnf, pip, npm)
 IS-IMG-006 MEDIUM   shell or package manager in a minimal image (LOW when minimal is inferred)
 IS-IMG-007 MEDIUM   base image recorded without a pinned tag (``:latest`` or no tag, no digest)
 IS-IMG-008 LOW      no ``HEALTHCHECK``
 IS-IMG-009 MEDIUM   SSH port 22 exposed
+IS-IMG-010 MEDIUM   world-writable directory without the sticky bit (``1777`` like /tmp is fine)
 ========== ======== =====================================================================
 
 "Minimal image" (IS-IMG-006): the ``org.opencontainers.image.base.name`` label names a
@@ -20,7 +21,8 @@ all (no dpkg status, apk installed db or rpm db: a ``FROM scratch`` style image,
 A shell or package manager there is an attacker's toolbox nobody meant to ship.
 
 File checks need :func:`config_route` among the routes of :func:`~imgsec.image.layers.read_layers`
-(it records mode bits and ``etc/passwd``); existence checks use every layer's entry list.
+(it records mode bits and ``etc/passwd``); existence checks use every layer's entry list, and
+IS-IMG-010 every layer's directory entries (``LayerResult.dir_modes``), squashed by the same rules.
 """
 
 from __future__ import annotations
@@ -126,6 +128,13 @@ CHECKS: dict[str, Check] = {
             Severity.MEDIUM,
             "SSH port 22 exposed",
             "Do not run sshd in containers; use 'kubectl exec' or an ephemeral debug container.",
+        ),
+        Check(
+            "IS-IMG-010",
+            Severity.MEDIUM,
+            "World-writable directory without sticky bit",
+            "Drop the bit: 'RUN chmod o-w <dir>' (give the app user ownership instead), or, for a shared "
+            "scratch directory, add the sticky bit like /tmp: 'RUN chmod 1777 <dir>'.",
         ),
     )
 }
@@ -242,36 +251,73 @@ def _final(layers: Sequence[LayerResult]) -> tuple[FinalView, dict[str, int]]:
     return squash(own), final_paths(layers)
 
 
+def _delete_hidden(state: dict[str, Any], lr: LayerResult) -> None:
+    """Drop the paths of ``state`` that layer ``lr`` hides: a whiteout or a non-directory hides the
+    path and everything below it, an opaque marker everything below its directory (prefix searches
+    in a sorted list, so that a large image costs milliseconds)."""
+    if not state or not (lr.whiteouts or lr.opaque_dirs or lr.non_dirs):
+        return
+    keys = sorted(state)
+    doomed: set[str] = set()
+
+    def under(prefix: str) -> None:
+        i = bisect.bisect_left(keys, prefix)
+        while i < len(keys) and keys[i].startswith(prefix):
+            doomed.add(keys[i])
+            i += 1
+
+    for path in (*lr.whiteouts, *lr.non_dirs):
+        if path in state:
+            doomed.add(path)
+        under(path + "/")
+    for directory in lr.opaque_dirs:
+        under(directory + "/" if directory else "")
+    for path in doomed:
+        del state[path]
+
+
 def final_paths(layers: Sequence[LayerResult]) -> dict[str, int]:
     """Every non-directory path of the final filesystem -> index of the layer it comes from.
 
-    The same rules as :func:`~imgsec.image.layers.squash` (a whiteout or a non-directory hides the
-    path and everything below it, an opaque marker everything below its directory), done with
-    prefix searches in a sorted list so that a large image costs milliseconds.
+    The same rules as :func:`~imgsec.image.layers.squash`, see :func:`_delete_hidden`.
     """
     state: dict[str, int] = {}
     for index, lr in enumerate(layers):
-        if state and (lr.whiteouts or lr.opaque_dirs or lr.non_dirs):
-            keys = sorted(state)
-            doomed: set[str] = set()
-
-            def under(prefix: str, keys: list[str] = keys, doomed: set[str] = doomed) -> None:
-                i = bisect.bisect_left(keys, prefix)
-                while i < len(keys) and keys[i].startswith(prefix):
-                    doomed.add(keys[i])
-                    i += 1
-
-            for path in (*lr.whiteouts, *lr.non_dirs):
-                if path in state:
-                    doomed.add(path)
-                under(path + "/")
-            for directory in lr.opaque_dirs:
-                under(directory + "/" if directory else "")
-            for path in doomed:
-                del state[path]
+        _delete_hidden(state, lr)
         for path in lr.non_dirs:
             state[path] = index
     return state
+
+
+def final_dir_modes(layers: Sequence[LayerResult]) -> dict[str, tuple[int, int]]:
+    """Every directory declared in the layers and left in the final filesystem -> (mode, layer index).
+
+    A later layer's entry for the same directory replaces its mode; a whiteout or a non-directory
+    at the directory (or above it) deletes it, an opaque marker deletes the directories below its
+    own: the rules :func:`final_paths` applies to files.
+    """
+    state: dict[str, tuple[int, int]] = {}
+    for index, lr in enumerate(layers):
+        _delete_hidden(state, lr)
+        for path, mode in lr.dir_modes.items():
+            state[path] = (mode, index)
+    return state
+
+
+def _check_dirs(layers: Sequence[LayerResult]) -> list[MisconfigFinding]:
+    """One finding per world-writable directory without the sticky bit, at most MAX_FILE_FINDINGS."""
+    out: list[MisconfigFinding] = []
+    count = 0
+    for path, (mode, index) in sorted(final_dir_modes(layers).items()):
+        if not mode & 0o002 or mode & 0o1000:
+            continue
+        count += 1
+        if count <= MAX_FILE_FINDINGS:
+            detail = f"directory /{path} is world-writable without the sticky bit (mode {mode:04o})"
+            out.append(_finding("IS-IMG-010", detail, path=path, layer=layers[index].layer))
+    if count > MAX_FILE_FINDINGS:
+        log.warning("IS-IMG-010: %d directories, only the first %d are reported", count, MAX_FILE_FINDINGS)
+    return out
 
 
 def _users(view: FinalView) -> dict[str, int]:
@@ -473,6 +519,7 @@ def check_image(image: Image, layers: Sequence[LayerResult]) -> list[MisconfigFi
     if os_name in (None, "linux"):
         out.extend(_check_user(image, _users(view)))
     out.extend(_check_modes(view, layers))
+    out.extend(_check_dirs(layers))
     out.extend(_check_caches(paths))
     out.extend(_check_minimal(image, view, paths))
     out.extend(_check_base_tag(image))
@@ -481,4 +528,4 @@ def check_image(image: Image, layers: Sequence[LayerResult]) -> list[MisconfigFi
     return out
 
 
-__all__ = ["CHECKS", "MisconfigFinding", "check_image", "config_route", "parse_passwd"]
+__all__ = ["CHECKS", "MisconfigFinding", "check_image", "config_route", "final_dir_modes", "parse_passwd"]

@@ -105,6 +105,9 @@ class LayerResult:
     symlinks: dict[str, str] = field(default_factory=dict)
     files: int = 0
     skipped: list[str] = field(default_factory=list)
+    #: every directory entry -> its permission bits (``mode & 0o7777``, so sticky ``0o1000`` shows);
+    #: bookkeeping for the world-writable directory check, never routed
+    dir_modes: dict[str, int] = field(default_factory=dict)
 
 
 def normalize_entry_path(name: str) -> str:
@@ -432,11 +435,12 @@ def _walk_entries(
     seen: dict[str, tuple[int, int, bytes, bool]] = {}
     pending: dict[str, list[str]] = {}
     interested_in = _Router(routes).interested
-    whiteouts, opaque_dirs, non_dirs, symlinks = (
+    whiteouts, opaque_dirs, non_dirs, symlinks, dir_modes = (
         result.whiteouts,
         result.opaque_dirs,
         result.non_dirs,
         result.symlinks,
+        result.dir_modes,
     )
     entries = 0
     files = 0
@@ -467,6 +471,7 @@ def _walk_entries(
                 whiteouts.add(posixpath.join(parent, base[len(WHITEOUT_PREFIX) :]))
             continue
         if member.is_dir:
+            dir_modes[path] = member.mode & 0o7777  # one store: cheaper than a set plus an `if`
             continue
         non_dirs.add(path)
         if member.is_symlink:
@@ -701,6 +706,7 @@ def walk_directory(root: str, routes: Sequence[Route[Any]], *, layer: str | None
     """Treat a root filesystem directory (``dir:ROOTFS``) as one layer.
 
     Symlinks are recorded, never followed; only regular files are opened (with O_NOFOLLOW).
+    Directories below the root are recorded with their mode (``dir_modes``), like tar entries.
     """
     import os
     import stat
@@ -715,9 +721,15 @@ def walk_directory(root: str, routes: Sequence[Route[Any]], *, layer: str | None
         names = list(filenames)
         # os.walk lists symlinks to directories among dirnames; they are links, not places to descend.
         for d in list(dirnames):
-            if os.path.islink(os.path.join(dirpath, d)):
+            try:
+                dst = os.lstat(os.path.join(dirpath, d))
+            except OSError:
+                continue
+            if stat.S_ISLNK(dst.st_mode):
                 dirnames.remove(d)
                 names.append(d)
+            else:
+                result.dir_modes[f"{rel_dir}/{d}" if rel_dir else d] = dst.st_mode & 0o7777
         for fname in names:
             full = os.path.join(dirpath, fname)
             path = f"{rel_dir}/{fname}" if rel_dir else fname
