@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import codecs
 import difflib
+import logging
 import os
 import re
 import tempfile
@@ -38,6 +39,8 @@ import yaml
 from imgsec.errors import ImgsecError, InputError
 from imgsec.lint.parse import MAX_DOCKERFILE_BYTES, parse_dockerfile
 from imgsec.reference import Reference, parse_reference
+
+log = logging.getLogger(__name__)
 
 MAX_YAML_BYTES = 8 * 1024 * 1024
 MAX_LIST_DEPTH = 8
@@ -210,6 +213,115 @@ def detect_kind(name: str, head: bytes) -> FileKind:
 
 def _kind_name(kind: FileKind) -> str:
     return "Dockerfile" if kind == "dockerfile" else "YAML manifest"
+
+
+# --- walking directories ---------------------------------------------------------------------------
+
+#: Never descended into while walking: VCS metadata, caches and vendored trees are not the user's.
+_SKIP_DIR_NAMES = frozenset({"node_modules", "__pycache__", "venv"})
+#: BuildKit's per-Dockerfile ignore files (``Dockerfile.dockerignore``) are no Dockerfiles.
+_NOT_DOCKERFILE_SUFFIXES = (".dockerignore", ".containerignore", ".md", ".txt", ".rst")
+
+
+@dataclass(frozen=True)
+class DirectoryScan:
+    """Pinnable files found under a directory (sorted), and the paths that could not be read."""
+
+    files: tuple[tuple[Path, FileKind], ...]
+    errors: tuple[tuple[Path, str], ...]
+    has_subdirectories: bool
+
+
+def real_path(path: Path) -> Path | None:
+    """``path`` with every symlink resolved; ``None`` for a symlink loop."""
+    try:
+        return path.resolve()
+    except (OSError, RuntimeError):  # RuntimeError: symlink loop before Python 3.13
+        return None
+
+
+def candidate_kind(name: str) -> FileKind | None:
+    """Kind of a file met while walking a directory, from its name alone; ``None``: not pinnable.
+
+    YAML and JSON manifests by extension (what ``kubectl apply -f DIR`` reads), and the Dockerfile
+    names ``imgsec lint`` walks for (``Dockerfile``, ``Dockerfile.prod``, ``api.Dockerfile``,
+    ``Containerfile``).
+    """
+    low = name.lower()
+    if low.endswith((".yaml", ".yml", ".json")):
+        return "yaml"
+    if low.endswith(_NOT_DOCKERFILE_SUFFIXES):
+        return None
+    if (
+        low in ("dockerfile", "containerfile")
+        or low.startswith(("dockerfile.", "containerfile.", "dockerfile-", "containerfile-"))
+        or low.endswith((".dockerfile", ".containerfile", "-dockerfile", "-containerfile"))
+    ):
+        return "dockerfile"
+    return None
+
+
+def scan_directory(root: Path, *, recursive: bool, kind: FileKind | None = None) -> DirectoryScan:
+    """Dockerfiles and manifests in ``root`` (with ``recursive``, its subdirectories too), in sorted order.
+
+    Like ``kubectl apply -f DIR [-R]``, with these guards: hidden entries (``.git``), ``node_modules``,
+    ``venv`` and ``__pycache__`` are skipped; symlinked directories are never followed; a symlinked
+    file is taken only when it resolves to a regular file inside ``root``, once per target; FIFOs,
+    sockets and devices are ignored. With ``kind`` only files of that kind are taken.
+    """
+    top = real_path(root) or root.absolute()
+    found: list[tuple[Path, FileKind, Path, bool]] = []
+    errors: list[tuple[Path, str]] = []
+    has_subdirectories = False
+    # An explicit stack, visited in name order like Go's filepath.Walk: no recursion limit to hit.
+    stack: list[tuple[Path, bool]] = [(root, True)]
+    while stack:
+        path, is_dir = stack.pop()
+        if not is_dir:
+            cand = candidate_kind(path.name)
+            if cand is None or (kind is not None and cand != kind):
+                continue
+            target = real_path(path)
+            if target is None:
+                continue
+            link = path.is_symlink()
+            if link and (not target.is_relative_to(top) or not target.is_file()):
+                log.debug("skipping %s: symlink to %s, outside %s or not a file", path, target, root)
+                continue
+            found.append((path, cand, target, link))
+            continue
+        try:
+            with os.scandir(path) as it:
+                entries = sorted(it, key=lambda e: e.name)
+        except OSError as exc:
+            errors.append((path, f"cannot read directory: {exc.strerror or exc}"))
+            continue
+        children: list[tuple[Path, bool]] = []
+        for entry in entries:
+            if entry.name.startswith("."):
+                continue
+            try:
+                if entry.is_dir(follow_symlinks=False):
+                    if entry.name in _SKIP_DIR_NAMES:
+                        continue
+                    has_subdirectories = True
+                    if recursive:
+                        children.append((Path(entry.path), True))
+                elif entry.is_file(follow_symlinks=False) or entry.is_symlink():
+                    children.append((Path(entry.path), False))
+            except OSError:
+                continue
+        stack.extend(reversed(children))
+    # A file reached twice (a symlink to it) is pinned once, under its own name when it was walked.
+    real_targets = {target for _, _, target, link in found if not link}
+    files: list[tuple[Path, FileKind]] = []
+    taken: set[Path] = set()
+    for path, cand, target, link in found:
+        if target in taken or (link and target in real_targets):
+            continue
+        taken.add(target)
+        files.append((path, cand))
+    return DirectoryScan(tuple(files), tuple(errors), has_subdirectories)
 
 
 # --- finding image strings ------------------------------------------------------------------------

@@ -40,6 +40,8 @@ from imgsec.pin import (
     detect_kind,
     pin_text,
     read_input,
+    real_path,
+    scan_directory,
     write_atomic,
 )
 from imgsec.reference import Reference
@@ -108,8 +110,17 @@ def _table(results: list[PinResult]) -> str:
 @handle_errors
 def pin(
     files: Annotated[
-        list[str], typer.Argument(help="Dockerfiles and Kubernetes YAML manifests; '-' reads stdin.")
+        list[str],
+        typer.Argument(
+            help="Dockerfiles, Kubernetes YAML/JSON manifests and directories of them; '-' reads stdin."
+        ),
     ],
+    recursive: Annotated[
+        bool,
+        typer.Option(
+            "--recursive", "-R", help="Also walk the subdirectories of directories given (like kubectl -R)."
+        ),
+    ] = False,
     check: Annotated[
         bool,
         typer.Option("--check", help="Write nothing; exit 1 if an image is unpinned or its pin drifted."),
@@ -158,15 +169,20 @@ def pin(
     if password is not None and not username:
         raise UsageError("--password-stdin needs --username")
     plat = Platform.parse(platform) if platform else None
+    targets = _expand(files, recursive, kind)
     resolver = _Resolver(username, password, ca_cert, insecure, plat)
     stdout_taken = dry_run or ("-" in files and not check)
     results: list[PinResult] = []
     outputs: list[str] = []
     exit_code = 0
     try:
-        for name in files:
+        for name, file_kind, problem in targets:
+            if problem is not None:
+                err_console.print(f"imgsec: error: {name}: {problem}", markup=False)
+                exit_code = max(exit_code, 2)
+                continue
             try:
-                outcome = _pin_one(name, kind, None if offline else resolver, check, dry_run)
+                outcome = _pin_one(name, file_kind, None if offline else resolver, check, dry_run)
             except ImgsecError as exc:
                 err_console.print(f"imgsec: error: {name}: {exc}", markup=False)
                 exit_code = max(exit_code, exc.exit_code)
@@ -201,6 +217,43 @@ def pin(
         write_output(report, output)
     if exit_code:
         raise typer.Exit(exit_code)
+
+
+def _expand(files: list[str], recursive: bool, kind: str | None) -> list[tuple[str, str | None, str | None]]:
+    """(name, kind, error) for every file to pin: named files as given, directories walked.
+
+    A directory with nothing to pin is a usage error raised before anything is resolved or written.
+    """
+    only: FileKind | None = "dockerfile" if kind == "dockerfile" else "yaml" if kind == "yaml" else None
+    out: list[tuple[str, str | None, str | None]] = []
+    seen: set[Path] = set()
+    for name in files:
+        path = Path(name)
+        if name == "-":
+            out.append((name, kind, None))
+            continue
+        if not path.is_dir():
+            target = real_path(path) or path.absolute()
+            if target not in seen:  # named twice, or also found in a directory named before
+                seen.add(target)
+                out.append((name, kind, None))
+            continue
+        scan = scan_directory(path, recursive=recursive, kind=only)
+        if not scan.files and not scan.errors:
+            what = {"dockerfile": "Dockerfile", "yaml": "YAML/JSON manifest"}.get(
+                kind or "", "Dockerfile or YAML/JSON manifest"
+            )
+            hint = (
+                "; add -R to search its subdirectories" if scan.has_subdirectories and not recursive else ""
+            )
+            raise UsageError(f"{name}: no {what} in this directory{hint}")
+        for found, found_kind in scan.files:
+            target = real_path(found) or found.absolute()
+            if target not in seen:
+                seen.add(target)
+                out.append((str(found), found_kind, None))
+        out.extend((str(bad), None, problem) for bad, problem in scan.errors)
+    return out
 
 
 def _pin_one(
