@@ -163,3 +163,31 @@ def test_cli_config_scan_reports_them_cold_and_warm(layout: Path, tmp_path: Path
     assert results[0] == results[1]
     dirs = [(i, p) for i, p, _ in results[0] if i == "IS-IMG-010"]
     assert dirs == [("IS-IMG-010", "app"), ("IS-IMG-010", "app/uploads")]
+
+
+def test_directory_modes_of_the_real_bookworm_image_match_its_rootfs() -> None:
+    """debootstrap's ~800 directories (with /tmp, /var/tmp, /run/lock at 1777): image and dir: agree
+    with ``os.lstat`` and ``find``; none is reported."""
+    from tests.fixtures import images
+
+    fixture = images.bookworm()
+    if fixture.rootfs is None:
+        pytest.skip("the bookworm fixture has no extracted rootfs")
+    root = fixture.rootfs
+    on_disk = {
+        str(Path(dirpath, d).relative_to(root)): Path(dirpath, d).lstat().st_mode & 0o7777
+        for dirpath, dirnames, _ in os.walk(root)
+        for d in dirnames
+        if not Path(dirpath, d).is_symlink()
+    }
+    sticky = _run(["find", str(root), "-mindepth", "1", "-type", "d", "-perm", "-1002"]).split()
+    assert len(on_disk) > 500 and len(sticky) >= 2  # debootstrap really made /tmp and /var/tmp 1777
+    for spec in (fixture.oci_ref, f"dir:{root}"):
+        image = open_image(spec)
+        layers = read_layers(image, [config_route()])
+        assert {p: m for p, (m, _) in final_dir_modes(layers).items()} == on_disk, spec
+        expected = _run(
+            ["find", str(root), "-mindepth", "1", "-type", "d", "-perm", "-0002", "!", "-perm", "-1000"]
+        )
+        found = [f.path or "" for f in check_image(image, layers) if f.id == "IS-IMG-010"]
+        assert sorted(found) == sorted(str(Path(p).relative_to(root)) for p in expected.split()), spec
