@@ -144,3 +144,100 @@ def test_auth_tls_registry_with_username_password_stdin(
     assert proc.returncode == 0, proc.stderr
     assert registry_auth_tls.password not in proc.stderr + proc.stdout
     assert path.read_text().endswith(f'/pin/private:v1@{image.top_digest}"\n')
+
+
+def _tree_files(host: str) -> dict[str, str]:
+    single, multi = f"{host}/pin/single:1.0", f"{host}/pin/multi:2.0"
+    return {
+        "Dockerfile": f"# syntax=docker/dockerfile:1\nFROM {single} AS build\nFROM {multi}\n",
+        "README.md": f"FROM {single}\n",
+        "deploy/rollout.yaml": (
+            "apiVersion: argoproj.io/v1alpha1\nkind: Rollout\nmetadata: {name: demo}\nspec:\n"
+            "  template:\n    spec:\n      containers:\n"
+            f"      - name: demo\n        image: {multi}   # blue\n"
+        ),
+        "deploy/knative.yml": (
+            "apiVersion: serving.knative.dev/v1\nkind: Service\nmetadata:\n  name: hello\nspec:\n"
+            f'  template:\n    spec:\n      containers:\n        - image: "{single}"\n'
+            "---\napiVersion: v1\nkind: Service\nmetadata:\n  name: plain\nspec:\n  ports: [{port: 80}]\n"
+        ),
+        "deploy/ci/task.yaml": (
+            "apiVersion: tekton.dev/v1\nkind: Task\nspec:\n  steps:\n"
+            f"    - name: build\n      image: {single}\n  sidecars:\n    - image: {multi}\n"
+        ),
+        "deploy/ci/workflow.json": (
+            '{\n\t"apiVersion": "argoproj.io/v1alpha1",\n\t"kind": "Workflow",\n\t"spec": {"templates": [\n'
+            f'\t\t{{"name": "a", "container": {{"image": "{single}"}}}},\n'
+            f'\t\t{{"name": "b", "script": {{"image": "{multi}", "source": "true"}}}}\n\t]}}\n}}\n'
+        ),
+        "deploy/ci/dc.yaml": (
+            "apiVersion: apps.openshift.io/v1\nkind: DeploymentConfig\nspec:\n  template:\n    spec:\n"
+            f"      containers:\n      - image: {single}\n"
+        ),
+        ".git/Dockerfile": f"FROM {single}\n",
+    }
+
+
+def test_pin_directory_tree_recursive(
+    registry_plain: RegistryServer, pushed: dict[str, BuiltImage], tmp_path: Path
+) -> None:
+    host = registry_plain.host
+    single, multi = f"{host}/pin/single:1.0", f"{host}/pin/multi:2.0"
+    pins = {single: f"{single}@{pushed['single'].top_digest}", multi: f"{multi}@{pushed['multi'].top_digest}"}
+    root = tmp_path / "repo"
+    files = _tree_files(host)
+    for name, text in files.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(text)
+    (root / "logo.png").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR")
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    outside_pod = f"kind: Pod\nspec:\n  containers:\n  - image: {single}\n"
+    (outside / "pod.yaml").write_text(outside_pod)
+    (root / "deploy" / "shared").symlink_to(outside, target_is_directory=True)
+
+    def expected(name: str) -> str:
+        text = files[name]
+        if name in ("README.md", ".git/Dockerfile"):
+            return text
+        for image in (single, multi):
+            text = text.replace(image, pins[image])
+        return text
+
+    # --diff: the whole tree's diff on stdout, nothing written.
+    diff = _run([str(root), "-R", "--insecure", "--diff", "-q"])
+    assert diff.returncode == 0, diff.stderr
+    assert {line[6:] for line in diff.stdout.splitlines() if line.startswith("+++ ")} == {
+        str(root / n) for n in files if expected(n) != files[n]
+    }
+    assert all((root / n).read_text() == t for n, t in files.items())
+
+    # Without -R only the top level; then -R pins everything below, in walk order.
+    top = _run([str(root), "--insecure", "-f", "json"])
+    assert top.returncode == 0, top.stderr
+    assert {r["file"] for r in json.loads(top.stdout)} == {str(root / "Dockerfile")}
+    assert (root / "Dockerfile").read_text() == expected("Dockerfile")
+    assert (root / "deploy" / "rollout.yaml").read_text() == files["deploy/rollout.yaml"]
+
+    proc = _run([str(root), "-R", "--insecure", "-f", "json"])
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout)
+    order = ["Dockerfile", "deploy/ci/dc.yaml", "deploy/ci/task.yaml", "deploy/ci/workflow.json"]
+    order += ["deploy/knative.yml", "deploy/rollout.yaml"]
+    assert list(dict.fromkeys(r["file"] for r in report)) == [str(root / n) for n in order]
+    assert {r["status"] for r in report} == {"ok", "pinned"}
+    for name in files:
+        assert (root / name).read_text() == expected(name), name
+    assert (root / "logo.png").read_bytes().startswith(b"\x89PNG")
+    assert (outside / "pod.yaml").read_text() == outside_pod  # symlinked directory not followed
+
+    check = _run([str(root), "-R", "--insecure", "--check", "-f", "json"])
+    assert check.returncode == 0, check.stderr
+    (root / "deploy" / "ci" / "new.yaml").write_text(
+        f"kind: Pod\nspec:\n  containers:\n  - image: {single}\n"
+    )
+    again = _run([str(root), "-R", "--insecure", "--check", "-f", "json"])
+    assert again.returncode == 1
+    assert [r["file"] for r in json.loads(again.stdout) if r["status"] == "unpinned"] == [
+        str(root / "deploy" / "ci" / "new.yaml")
+    ]
