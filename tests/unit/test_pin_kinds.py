@@ -301,6 +301,11 @@ CASES: list[tuple[str, str, Getter]] = [
         lambda d: [d[0]["spec"]["templates"][0]["container"]["image"]],
     ),
     (
+        "cluster-workflow-template",
+        WORKFLOW_TEMPLATE.replace("kind: WorkflowTemplate", "kind: ClusterWorkflowTemplate"),
+        lambda d: [d[0]["spec"]["templates"][0]["container"]["image"]],
+    ),
+    (
         "cron-workflow",
         CRON_WORKFLOW,
         lambda d: [d[0]["spec"]["workflowSpec"]["templates"][0]["container"]["image"]],

@@ -136,7 +136,10 @@ def pin(
     ] = False,
     kind: Annotated[
         str | None,
-        typer.Option("--kind", help="dockerfile or yaml (default: from the file name, else sniffed)."),
+        typer.Option(
+            "--kind",
+            help="dockerfile or yaml (default: from the file name, else sniffed); in directories, only that kind.",
+        ),
     ] = None,
     fmt: FormatOpt = None,
     output: OutputOpt = None,
@@ -149,7 +152,8 @@ def pin(
 ) -> None:
     """Pin every FROM image and container image to name:tag@sha256:... resolved from its registry.
 
-    Comments and formatting are kept byte for byte; only image strings change. Files are replaced
+    Directories are walked like 'kubectl apply -f DIR' (-R descends) for Dockerfiles and YAML/JSON
+    manifests. Comments and formatting are kept byte for byte; only image strings change. Files are replaced
     atomically (same mode); '-' reads stdin and writes the result to stdout. Multi-platform images are
     pinned to the index digest (what the tag points to) unless --platform is given.
     """
