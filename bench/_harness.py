@@ -39,26 +39,50 @@ def measure(
 ) -> Measured:
     """Median wall time and the largest peak RSS of ``runs`` runs of ``argv`` (output discarded),
     after one unmeasured warm-up run unless ``warmup`` is False (cold-cache measurements)."""
-    times: list[float] = []
-    peaks: list[float] = []
+    return measure_together([(label, argv)], runs, env, warmup=warmup)[0]
+
+
+def _run_once(label: str, argv: Sequence[str], env: dict[str, str]) -> tuple[float, float]:
+    start = time.perf_counter()
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+    _, status, usage = os.wait4(proc.pid, 0)
+    elapsed = time.perf_counter() - start
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
+    if proc.returncode not in (0, 1):
+        raise SystemExit(f"{label}: {' '.join(argv)} failed ({proc.returncode}): {err[-500:]}")
+    return elapsed, usage.ru_maxrss / 1024
+
+
+def measure_together(
+    commands: Sequence[tuple[str, Sequence[str]]],
+    runs: int = 3,
+    env: dict[str, str] | None = None,
+    *,
+    warmup: bool = True,
+) -> list[Measured]:
+    """Like :func:`measure` for several commands, run in turns (A B A B ...), so a ratio between
+    them compares runs made under the same machine load (a shared host's speed drifts)."""
     full_env = {**os.environ, **(env or {})}
     # Measure the tool as installed: with its modules' bytecode compiled (an environment that
     # forbids writing it would time Python compiling imgsec's sources on every run instead).
     _compile_sources()
     if warmup:
-        subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=full_env, check=False)
+        for _, argv in commands:
+            subprocess.run(
+                argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=full_env, check=False
+            )
+    times: list[list[float]] = [[] for _ in commands]
+    peaks: list[list[float]] = [[] for _ in commands]
     for _ in range(runs):
-        start = time.perf_counter()
-        proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=full_env)
-        _, status, usage = os.wait4(proc.pid, 0)
-        elapsed = time.perf_counter() - start
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
-        if proc.returncode not in (0, 1):
-            raise SystemExit(f"{label}: {' '.join(argv)} failed ({proc.returncode}): {err[-500:]}")
-        times.append(elapsed)
-        peaks.append(usage.ru_maxrss / 1024)
-    return Measured(label, statistics.median(times), max(peaks))
+        for i, (label, argv) in enumerate(commands):
+            elapsed, peak = _run_once(label, argv, full_env)
+            times[i].append(elapsed)
+            peaks[i].append(peak)
+    return [
+        Measured(label, statistics.median(t), max(p))
+        for (label, _), t, p in zip(commands, times, peaks, strict=True)
+    ]
 
 
 def report(rows: Sequence[Measured], baseline: Measured) -> None:
