@@ -13,7 +13,6 @@ pointer format (Go 1.13-1.17).  Mach-O and PE binaries are not looked at (images
 from __future__ import annotations
 
 import ast
-import io
 import logging
 import re
 from collections.abc import Sequence
@@ -24,7 +23,7 @@ from typing import ClassVar, Literal
 from packageurl import PackageURL
 
 from imgsec.sbom.catalogers.base import FileInfo, MiB
-from imgsec.sbom.catalogers.elfnames import section_names
+from imgsec.sbom.catalogers.elf import MACHINES, PF_W, PF_X, ElfError, ElfView, section_names
 from imgsec.sbom.model import Location, Package, PackageType
 
 log = logging.getLogger(__name__)
@@ -35,8 +34,6 @@ _SEARCH_LIMIT = 64 * 1024  # debug/buildinfo reads at most this much of the data
 _MAX_STRING = 16 * MiB
 _FLAG_BIG_ENDIAN = 0x1
 _FLAG_INLINE_STRINGS = 0x2
-_PT_LOAD = "PT_LOAD"
-_PF_X, _PF_W = 0x1, 0x2
 DEVEL = "(devel)"
 _PARTIAL_BUILD = "command-line-arguments"
 _ALWAYS_LOOK = 512 * 1024  # the smallest Go program (stripped, no fmt) is larger than this
@@ -92,36 +89,17 @@ def _uvarint(data: bytes, pos: int) -> tuple[int, int]:
     raise _Malformed("truncated varint")
 
 
-class _Elf:
+class _Elf(ElfView):
     """Just enough of an ELF file to map virtual addresses to bytes."""
 
-    def __init__(self, content: bytes) -> None:
-        self.content = content
-        from elftools.elf.elffile import ELFFile  # only when an ELF is really parsed
-
-        self.elf = ELFFile(io.BytesIO(content))
-        self.loads = [
-            (s["p_vaddr"], s["p_offset"], s["p_filesz"], s["p_flags"], s["p_memsz"])
-            for s in self.elf.iter_segments()
-            if s["p_type"] == _PT_LOAD
-        ]
-
     def data_start(self) -> int | None:
-        section = self.elf.get_section_by_name(".go.buildinfo")
+        section = self.section(".go.buildinfo")
         if section is not None:
-            return int(section["sh_addr"])
-        for vaddr, _off, _filesz, flags, _memsz in self.loads:
-            if flags & (_PF_X | _PF_W) == _PF_W:
-                return int(vaddr)
+            return section.addr
+        for seg in self.loads:
+            if seg.flags & (PF_X | PF_W) == PF_W:
+                return seg.vaddr
         return None
-
-    def read(self, addr: int, size: int) -> bytes:
-        for vaddr, offset, filesz, _flags, _memsz in self.loads:
-            if vaddr <= addr < vaddr + filesz:
-                start = offset + addr - vaddr
-                end = min(start + size, offset + filesz, len(self.content))
-                return self.content[start:end]
-        return b""
 
 
 def _read_inline(elf: _Elf, addr: int) -> tuple[str, int]:
@@ -310,12 +288,9 @@ def _arch(info: BuildInfo, content: bytes) -> str:
     if goarch := info.setting("GOARCH"):
         return goarch
     try:
-        from elftools.elf.elffile import ELFFile  # only when an ELF is really parsed
-
-        machine = str(ELFFile(io.BytesIO(content))["e_machine"])
-    except Exception:  # hostile header: the architecture is only a nicety
+        return MACHINES.get(ElfView(content).machine, "")
+    except ElfError:  # hostile header: the architecture is only a nicety
         return ""
-    return machine.removeprefix("EM_").lower()
 
 
 def packages_from_build_info(
@@ -392,7 +367,7 @@ class GoBinaryCataloger:
     def catalog(self, info: FileInfo, content: bytes) -> Sequence[Package]:
         try:
             raw = read_build_info(content)
-        except Exception as exc:  # hostile ELF structures surface as many error types in pyelftools
+        except Exception as exc:  # hostile ELF structures: ElfError, and whatever a malformed build info gives
             log.debug("%s: unreadable Go build info: %s", info.path, exc)
             return []
         if raw is None:

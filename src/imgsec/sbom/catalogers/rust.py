@@ -9,7 +9,6 @@ not read: syft only reads them on directory scans, not on images.
 
 from __future__ import annotations
 
-import io
 import json
 import logging
 import zlib
@@ -19,7 +18,7 @@ from typing import Any, ClassVar
 from packageurl import PackageURL
 
 from imgsec.sbom.catalogers.base import FileInfo, MiB
-from imgsec.sbom.catalogers.elfnames import section_names
+from imgsec.sbom.catalogers.elf import ElfView, section_names
 from imgsec.sbom.model import Location, Package, PackageType
 
 log = logging.getLogger(__name__)
@@ -37,12 +36,10 @@ def read_audit_data(content: bytes) -> dict[str, Any] | None:
     names = section_names(content)
     if SECTION.encode() not in (content if names is None else names):
         return None  # the section name must be in the section-name table; cheap rejection
-    from elftools.elf.elffile import ELFFile  # only when an ELF is really parsed
-
-    section = ELFFile(io.BytesIO(content)).get_section_by_name(SECTION)
+    section = ElfView(content).section(SECTION)
     if section is None:
         return None
-    offset, size = int(section["sh_offset"]), int(section["sh_size"])
+    offset, size = section.offset, section.size
     if size > _MAX_COMPRESSED or offset + size > len(content):
         log.debug("%s section is too large or outside the file", SECTION)
         return None
@@ -74,7 +71,7 @@ class CargoAuditableCataloger:
     def catalog(self, info: FileInfo, content: bytes) -> Sequence[Package]:
         try:
             doc = read_audit_data(content)
-        except Exception as exc:  # pyelftools, zlib and json each have their own errors for hostile input
+        except Exception as exc:  # ElfError, zlib and json each have their own errors for hostile input
             log.debug("%s: unreadable cargo-auditable data: %s", info.path, exc)
             return []
         if doc is None:
