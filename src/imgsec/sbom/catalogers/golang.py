@@ -1,13 +1,17 @@
-"""Go modules compiled into ELF binaries, read from the build info the Go linker embeds.
+"""Go modules compiled into ELF, PE and Mach-O binaries, read from the build info the Go linker embeds.
 
 Mirrors syft's go-module-binary-cataloger: one package per dependency (``=>`` replacements win),
 the main module (whose ``(devel)`` version is refined from ``-ldflags -X ...version=`` or from the
 VCS stamp as a pseudo-version, as syft does), and the Go standard library as ``stdlib``.
 
-The build info is found the way ``debug/buildinfo`` finds it: in the ``.go.buildinfo`` section, or
-else in the first writable, non-executable ``PT_LOAD`` segment, as a 16-byte aligned
-``\\xff Go buildinf:`` header.  Both formats are read: Go 1.18+ inline strings and the older
-pointer format (Go 1.13-1.17).  Mach-O and PE binaries are not looked at (images are Linux).
+The build info is found the way ``debug/buildinfo`` finds it, as a 16-byte aligned
+``\\xff Go buildinf:`` header in the first 64 KiB of the data: ELF: the ``.go.buildinfo`` section,
+or else the first writable, non-executable ``PT_LOAD`` segment; PE (Windows): the first writable
+initialized-data section (``.data``); Mach-O (macOS): the ``__go_buildinfo`` section, or else the
+first read-write segment; every architecture slice of a universal (fat) Mach-O file is read, as
+syft does.  Only "where does the data start, which file bytes back an address" is per format
+(``elf.py``, ``pe.py``, ``macho.py``); the header is decoded once here, in both formats: Go 1.18+
+inline strings and the older pointer format (Go 1.13-1.17).
 """
 
 from __future__ import annotations
@@ -18,12 +22,15 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import ClassVar, Literal
+from typing import ClassVar, Literal, NamedTuple, Protocol
 
 from packageurl import PackageURL
 
 from imgsec.sbom.catalogers.base import FileInfo, MiB
-from imgsec.sbom.catalogers.elf import MACHINES, PF_W, PF_X, ElfError, ElfView, section_names
+from imgsec.sbom.catalogers.elf import MACHINES, PF_W, PF_X, ElfView, section_names
+from imgsec.sbom.catalogers.macho import CPUS, FAT_MAGIC, THIN_MAGICS, macho_slices
+from imgsec.sbom.catalogers.pe import MACHINES as PE_MACHINES
+from imgsec.sbom.catalogers.pe import PeView
 from imgsec.sbom.model import Location, Package, PackageType
 
 log = logging.getLogger(__name__)
@@ -89,6 +96,18 @@ def _uvarint(data: bytes, pos: int) -> tuple[int, int]:
     raise _Malformed("truncated varint")
 
 
+class _Exe(Protocol):
+    """One executable's view of its own memory: all the build-info decoder needs, per format."""
+
+    def data_start(self) -> int | None:
+        """The virtual address where debug/buildinfo starts looking for the header."""
+        ...
+
+    def read(self, addr: int, size: int) -> bytes:
+        """Up to ``size`` file bytes at virtual address ``addr`` (empty when none back it)."""
+        ...
+
+
 class _Elf(ElfView):
     """Just enough of an ELF file to map virtual addresses to bytes."""
 
@@ -102,46 +121,49 @@ class _Elf(ElfView):
         return None
 
 
-def _read_inline(elf: _Elf, addr: int) -> tuple[str, int]:
+class RawBuildInfo(NamedTuple):
+    """The undecoded build info of one executable (one slice of a universal Mach-O file)."""
+
+    go_version: str
+    modinfo: str
+    #: The architecture the file header names (used when the build settings lack GOARCH).
+    header_arch: str
+    #: The executable's own bytes (the slice, for a universal file), for syft's version heuristic.
+    content: bytes
+
+
+def _read_inline(exe: _Exe, addr: int) -> tuple[str, int]:
     """A varint-length-prefixed string at addr, and the address just after it."""
-    head = elf.read(addr, 10)
+    head = exe.read(addr, 10)
     length, used = _uvarint(head, 0)
     if length > _MAX_STRING:
         raise _Malformed("implausible string length")
-    data = elf.read(addr + used, length)
+    data = exe.read(addr + used, length)
     if len(data) < length:
         raise _Malformed("string runs past the data")
     return data.decode("utf-8", errors="replace"), addr + used + length
 
 
-def _read_pointer_string(elf: _Elf, addr: int, ptr_size: int, order: Literal["big", "little"]) -> str:
-    header = elf.read(addr, 2 * ptr_size)
+def _read_pointer_string(exe: _Exe, addr: int, ptr_size: int, order: Literal["big", "little"]) -> str:
+    header = exe.read(addr, 2 * ptr_size)
     if len(header) < 2 * ptr_size:
         raise _Malformed("string header out of the file")
     data_addr = int.from_bytes(header[:ptr_size], order)
     length = int.from_bytes(header[ptr_size:], order)
     if length > _MAX_STRING:
         raise _Malformed("implausible string length")
-    data = elf.read(data_addr, length)
+    data = exe.read(data_addr, length)
     if len(data) < length:
         raise _Malformed("string data out of the file")
     return data.decode("utf-8", errors="replace")
 
 
-def read_build_info(content: bytes) -> tuple[str, str] | None:
-    """The raw (Go version, module info) strings of a Go ELF binary, or None if it is not one."""
-    if not content.startswith(b"\x7fELF"):
-        return None
-    names = section_names(content)
-    if names is not None and b".go." not in names and b"gopclntab" not in names:
-        return None  # Go's linker always names sections .gopclntab, .go.buildinfo, .note.go.buildid
-    if _MAGIC not in content:
-        return None  # cheap rejection: most ELF files in an image are not Go
-    elf = _Elf(content)
-    start = elf.data_start()
+def _decode(exe: _Exe) -> tuple[str, str] | None:
+    """The (Go version, module info) strings at the build-info header, in any executable format."""
+    start = exe.data_start()
     if start is None:
         return None
-    window = elf.read(start, _SEARCH_LIMIT)
+    window = exe.read(start, _SEARCH_LIMIT)
     pos = window.find(_MAGIC)
     while pos != -1 and pos % _ALIGN:
         pos = window.find(_MAGIC, pos + 1)
@@ -150,18 +172,62 @@ def read_build_info(content: bytes) -> tuple[str, str] | None:
     header = window[pos : pos + 32]
     ptr_size, flags = header[14], header[15]
     if flags & _FLAG_INLINE_STRINGS:
-        version, after = _read_inline(elf, start + pos + 32)
-        modinfo, _ = _read_inline(elf, after)
+        version, after = _read_inline(exe, start + pos + 32)
+        modinfo, _ = _read_inline(exe, after)
     else:
         if ptr_size not in (4, 8):
             raise _Malformed(f"pointer size {ptr_size}")
         order: Literal["big", "little"] = "big" if flags & _FLAG_BIG_ENDIAN else "little"
         version_addr = int.from_bytes(header[16 : 16 + ptr_size], order)
         modinfo_addr = int.from_bytes(header[16 + ptr_size : 16 + 2 * ptr_size], order)
-        version = _read_pointer_string(elf, version_addr, ptr_size, order)
-        modinfo = _read_pointer_string(elf, modinfo_addr, ptr_size, order)
+        version = _read_pointer_string(exe, version_addr, ptr_size, order)
+        modinfo = _read_pointer_string(exe, modinfo_addr, ptr_size, order)
     # The module info is framed by two 16-byte sentinels.
     return version, modinfo[16:-16] if len(modinfo) >= 33 and modinfo[-17] == "\n" else ""
+
+
+def _executables(content: bytes) -> list[tuple[_Exe, str, bytes]]:
+    """The executable(s) in ``content`` with their header architecture; [] for files not worth parsing.
+
+    Raises ElfError, PeError or MachoError on malformed headers.
+    """
+    if content.startswith(b"\x7fELF"):
+        names = section_names(content)
+        if names is not None and b".go." not in names and b"gopclntab" not in names:
+            return []  # Go's linker always names sections .gopclntab, .go.buildinfo, .note.go.buildid
+        if _MAGIC not in content:
+            return []  # cheap rejection: most ELF files in an image are not Go
+        elf = _Elf(content)
+        return [(elf, MACHINES.get(elf.machine, ""), content)]
+    if content.startswith(b"MZ"):
+        if _MAGIC not in content:
+            return []
+        pe = PeView(content)
+        return [(pe, PE_MACHINES.get(pe.machine, ""), content)]
+    if content[:4] in THIN_MAGICS or content.startswith(FAT_MAGIC):
+        if _MAGIC not in content:
+            return []  # also settles nearly every Java class file before its header is looked at
+        return [(m, CPUS.get(m.cputype, ""), m.content) for m in macho_slices(content)]
+    return []
+
+
+def read_build_infos(content: bytes) -> list[RawBuildInfo]:
+    """The raw build info of each Go executable in ``content`` (ELF, PE, thin or universal Mach-O).
+
+    Raises ElfError, PeError, MachoError or ValueError on malformed files.
+    """
+    found = []
+    for exe, arch, data in _executables(content):
+        raw = _decode(exe)
+        if raw is not None:
+            found.append(RawBuildInfo(raw[0], raw[1], arch, data))
+    return found
+
+
+def read_build_info(content: bytes) -> tuple[str, str] | None:
+    """The raw (Go version, module info) strings of a Go binary (the first slice), or None if not one."""
+    infos = read_build_infos(content)
+    return (infos[0].go_version, infos[0].modinfo) if infos else None
 
 
 def _unquote(value: str) -> str:
@@ -284,15 +350,6 @@ def _golang_purl(path: str, version: str) -> str:
         return ""
 
 
-def _arch(info: BuildInfo, content: bytes) -> str:
-    if goarch := info.setting("GOARCH"):
-        return goarch
-    try:
-        return MACHINES.get(ElfView(content).machine, "")
-    except ElfError:  # hostile header: the architecture is only a nicety
-        return ""
-
-
 def packages_from_build_info(
     info: BuildInfo, file: FileInfo, arch: str, content: bytes | None = None
 ) -> list[Package]:
@@ -351,26 +408,34 @@ def packages_from_build_info(
 
 
 class GoBinaryCataloger:
-    """Go modules in ELF executables built with module support (Go 1.13+)."""
+    """Go modules in ELF, PE and Mach-O executables built with module support (Go 1.13+)."""
 
     name: ClassVar[str] = "go-module-binary"
-    magic: ClassVar[tuple[bytes, ...]] = (b"\x7fELF",)
+    magic: ClassVar[tuple[bytes, ...]] = (b"\x7fELF", b"MZ", FAT_MAGIC, *THIN_MAGICS)
     max_size: ClassVar[int] = 256 * MiB
 
     def wants(self, info: FileInfo) -> bool:
-        # Executables, plus anything big enough to be a Go program, in a bin directory or a shared
-        # object: syft goes by content, so binaries copied without their x bit count too.  The ELF
-        # magic filters the rest before any content is read.
+        # Executables, plus anything big enough to be a Go program, in a bin directory, a shared
+        # object or a Windows program: syft goes by content, so binaries copied without their x bit
+        # count too.  The magic filters the rest before any content is read.
         path = info.path
-        return info.executable or info.size >= _ALWAYS_LOOK or "bin/" in path or ".so" in path
+        return (
+            info.executable
+            or info.size >= _ALWAYS_LOOK
+            or "bin/" in path
+            or ".so" in path
+            or path[-4:].lower() == ".exe"
+        )
 
     def catalog(self, info: FileInfo, content: bytes) -> Sequence[Package]:
         try:
-            raw = read_build_info(content)
-        except Exception as exc:  # hostile ELF structures: ElfError, and whatever a malformed build info gives
+            raws = read_build_infos(content)
+        except Exception as exc:  # ElfError/PeError/MachoError, or whatever a malformed build info gives
             log.debug("%s: unreadable Go build info: %s", info.path, exc)
             return []
-        if raw is None:
-            return []
-        build = parse_modinfo(*raw)
-        return packages_from_build_info(build, info, _arch(build, content), content)
+        found: list[Package] = []
+        for raw in raws:
+            build = parse_modinfo(raw.go_version, raw.modinfo)
+            arch = build.setting("GOARCH") or raw.header_arch
+            found.extend(packages_from_build_info(build, info, arch, raw.content))
+        return found
