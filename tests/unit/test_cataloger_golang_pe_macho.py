@@ -274,3 +274,46 @@ def test_never_raises_on_hostile_headers(head: bytes, tail: bytes) -> None:
             macho_slices(content)
     except (PeError, MachoError):
         pass
+
+
+def test_without_go_buildinfo_section_the_first_read_write_segment_is_searched(
+    cross_tree: Path, tmp_path: Path
+) -> None:
+    # Go < 1.18 wrote no __go_buildinfo section: rename it and the segment rule of debug/buildinfo
+    # applies.  On amd64 __DATA (which starts with the build info) is the first read-write segment;
+    # on arm64 __DATA_CONST comes first, so the build info is not found there - by syft either.
+    (tmp_path / "bin").mkdir()
+    for arch in ("amd64", "arm64"):
+        content = (cross_tree / f"usr/local/bin/hello-darwin-{arch}").read_bytes()
+        at = content.index(b"__go_buildinfo\0\0", 0, 8192)  # in the load commands
+        renamed = content[:at] + b"__go_buildinfX" + content[at + 14 :]
+        (tmp_path / "bin" / arch).write_bytes(renamed)
+        (tmp_path / "bin" / arch).chmod(0o755)
+    ours = {_key(p) for p in _ours(tmp_path)}
+    theirs = {
+        (str(loc["path"]).lstrip("/"), a["type"], a["name"], a["version"], unquote(str(a["purl"])))
+        for a in syft_dir_artifacts(tmp_path)
+        if a["type"] == "go-module"
+        for loc in a["locations"]
+    }
+    assert ours == theirs
+    assert {key[0] for key in ours} == {"bin/amd64"}
+
+
+def test_fat_table_must_match_its_slices(cross_tree: Path) -> None:
+    slices = [(cross_tree / f"usr/local/bin/hello-darwin-{arch}").read_bytes() for arch in ("amd64", "arm64")]
+    good = fat_binary(slices)
+    assert len(macho_slices(good)) == 2
+    # <mach-o/fat.h>: fat_arch entries start at byte 8, 20 bytes each, cputype first.
+    wrong_cpu = good[:8] + good[28:32] + good[12:28] + good[8:12] + good[32:]
+    with pytest.raises(MachoError):
+        macho_slices(wrong_cpu)
+    duplicate = fat_binary([slices[0], slices[0]])
+    with pytest.raises(MachoError):
+        macho_slices(duplicate)
+    past_the_end = good[:8] + good[8:16] + struct.pack(">I", len(good)) + good[20:]
+    with pytest.raises(MachoError):
+        macho_slices(past_the_end)
+    no_slices = good[:4] + b"\0\0\0\0" + good[8:]
+    with pytest.raises(MachoError):
+        macho_slices(no_slices)
