@@ -16,9 +16,7 @@ import hashlib
 import inspect
 import json
 import os
-import re
 import shutil
-import subprocess
 import tarfile
 from pathlib import Path
 
@@ -29,6 +27,7 @@ from imgsec.image.layers import read_layers
 from imgsec.image.sources import open_image
 from tests.e2e.test_scan_cli import run as run_cli
 from tests.fixtures._cache import cached_build
+from tests.helpers import buildah
 
 pytestmark = pytest.mark.integration
 
@@ -48,45 +47,16 @@ _TOOLS = (
 )
 
 
-def _run(cmd: list[str], cwd: Path | None = None) -> str:
-    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=600, check=False)
-    if proc.returncode != 0:
-        raise RuntimeError(f"{' '.join(cmd[:6])}... failed ({proc.returncode}): {proc.stderr[-2000:]}")
-    return proc.stdout
-
-
-def _tiny_rootfs(root: Path) -> None:
-    for name, binary in _TOOLS:
-        dest = root / "bin" / name
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(binary, dest)
-        for lib in re.findall(r"(/\S+\.so[.\d]*)", _run(["ldd", binary])):
-            target = root / lib.lstrip("/")
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(Path(lib).resolve(), target)
-    (root / "etc").mkdir(exist_ok=True)
-    (root / "etc" / "passwd").write_text("root:x:0:0:root:/root:/bin/sh\n")
-
-
 def _build(out: Path) -> None:
     ctx = out / "ctx"
     rootfs = out / "rootfs"
-    _tiny_rootfs(rootfs)
+    buildah.tiny_rootfs(rootfs, _TOOLS)
     ctx.mkdir()
     with tarfile.open(ctx / "rootfs.tar", "w") as tar:
         tar.add(rootfs, arcname=".")
     shutil.rmtree(rootfs)
     (ctx / "Dockerfile").write_text(DOCKERFILE)
-    policy = out / "policy.json"
-    policy.write_text(json.dumps({"default": [{"type": "insecureAcceptAnything"}]}))
-    store = ["--root", str(out / "storage"), "--runroot", str(out / "run"), "--storage-driver", "vfs"]
-    _run(["buildah", *store, "bud", "--signature-policy", str(policy), "--isolation", "chroot", "--layers",
-          "-q", "-t", f"imgsec-dirs:{TAG}", str(ctx)])  # fmt: skip
-    _run(["buildah", *store, "push", "-q", "--signature-policy", str(policy), f"imgsec-dirs:{TAG}",
-          f"oci:{out / 'layout'}:{TAG}"])  # fmt: skip
-    _run(["buildah", *store, "rmi", "-a", "-f"])
-    shutil.rmtree(out / "storage", ignore_errors=True)
-    shutil.rmtree(out / "run", ignore_errors=True)
+    buildah.build_oci_layout(ctx, out, "imgsec-dirs", TAG)
 
 
 @pytest.fixture(scope="module")
@@ -95,7 +65,7 @@ def layout() -> Path:
         if shutil.which(tool) is None:
             pytest.skip(f"{tool} is needed (apt-get install buildah umoci)")
     key = hashlib.sha256(
-        (DOCKERFILE + repr(_TOOLS) + inspect.getsource(_build) + inspect.getsource(_tiny_rootfs)).encode()
+        (DOCKERFILE + repr(_TOOLS) + inspect.getsource(_build) + inspect.getsource(buildah)).encode()
     )
     return cached_build("dirs-buildah", key.hexdigest()[:16], _build) / "layout"
 
@@ -104,12 +74,12 @@ def layout() -> Path:
 def unpacked(layout: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The final filesystem, as umoci (not imgsec) applies the layers."""
     bundle = tmp_path_factory.mktemp("dirs-umoci") / "bundle"
-    _run(["umoci", "unpack", "--rootless", "--image", f"{layout}:{TAG}", str(bundle)])
+    buildah.run(["umoci", "unpack", "--rootless", "--image", f"{layout}:{TAG}", str(bundle)])
     return bundle / "rootfs"
 
 
 def test_world_writable_directories_match_find_on_the_unpacked_image(layout: Path, unpacked: Path) -> None:
-    out = _run(
+    out = buildah.run(
         ["find", str(unpacked), "-mindepth", "1", "-type", "d", "-perm", "-0002", "!", "-perm", "-1000"]
     )
     expected = sorted(str(Path(p).relative_to(unpacked)) for p in out.split())
@@ -180,13 +150,13 @@ def test_directory_modes_of_the_real_bookworm_image_match_its_rootfs() -> None:
         for d in dirnames
         if not Path(dirpath, d).is_symlink()
     }
-    sticky = _run(["find", str(root), "-mindepth", "1", "-type", "d", "-perm", "-1002"]).split()
+    sticky = buildah.run(["find", str(root), "-mindepth", "1", "-type", "d", "-perm", "-1002"]).split()
     assert len(on_disk) > 500 and len(sticky) >= 2  # debootstrap really made /tmp and /var/tmp 1777
     for spec in (fixture.oci_ref, f"dir:{root}"):
         image = open_image(spec)
         layers = read_layers(image, [config_route()])
         assert {p: m for p, (m, _) in final_dir_modes(layers).items()} == on_disk, spec
-        expected = _run(
+        expected = buildah.run(
             ["find", str(root), "-mindepth", "1", "-type", "d", "-perm", "-0002", "!", "-perm", "-1000"]
         )
         found = [f.path or "" for f in check_image(image, layers) if f.id == "IS-IMG-010"]

@@ -18,11 +18,9 @@ import hashlib
 import inspect
 import io
 import json
-import re
 import secrets
 import shutil
 import string
-import subprocess
 import tarfile
 from pathlib import Path
 from typing import Any
@@ -35,6 +33,7 @@ from imgsec.image.layers import read_layers
 from imgsec.image.sources import open_image
 from imgsec.secrets import config_secrets, find_image_secrets, secret_route
 from tests.fixtures._cache import cached_build
+from tests.helpers import buildah
 
 pytestmark = pytest.mark.integration
 
@@ -49,25 +48,9 @@ ENV API_TOKEN={token}
 TAG = "secrets"
 
 
-def _run(cmd: list[str], cwd: Path | None = None) -> str:
-    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=600, check=False)
-    if proc.returncode != 0:
-        raise RuntimeError(f"{' '.join(cmd[:6])}... failed ({proc.returncode}): {proc.stderr[-2000:]}")
-    return proc.stdout
-
-
 def _tiny_rootfs(root: Path) -> None:
     """/bin/sh (dash) and /bin/rm from the host, with the shared libraries ldd says they need."""
-    for name, binary in (("sh", "/usr/bin/dash"), ("rm", "/usr/bin/rm")):
-        dest = root / "bin" / name
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(binary, dest)
-        for lib in re.findall(r"(/\S+\.so[.\d]*)", _run(["ldd", binary])):
-            target = root / lib.lstrip("/")
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(Path(lib).resolve(), target)
-    (root / "etc").mkdir(exist_ok=True)
-    (root / "etc" / "passwd").write_text("root:x:0:0:root:/root:/bin/sh\n")
+    buildah.tiny_rootfs(root, (("sh", "/usr/bin/dash"), ("rm", "/usr/bin/rm")))
     (root / "root").mkdir(mode=0o700)
 
 
@@ -79,7 +62,7 @@ def _build(out: Path) -> None:
     with tarfile.open(ctx / "rootfs.tar", "w") as tar:
         tar.add(rootfs, arcname=".")
     shutil.rmtree(rootfs)
-    _run(
+    buildah.run(
         [
             "openssl",
             "genpkey",
@@ -97,16 +80,7 @@ def _build(out: Path) -> None:
         "password": "".join(secrets.choice(alnum) for _ in range(16)),
     }
     (ctx / "Dockerfile").write_text(DOCKERFILE.format(**facts))
-    policy = out / "policy.json"
-    policy.write_text(json.dumps({"default": [{"type": "insecureAcceptAnything"}]}))
-    store = ["--root", str(out / "storage"), "--runroot", str(out / "run"), "--storage-driver", "vfs"]
-    _run(["buildah", *store, "bud", "--signature-policy", str(policy), "--isolation", "chroot", "--layers",
-          "-q", "-t", f"imgsec-secrets:{TAG}", str(ctx)])  # fmt: skip
-    _run(["buildah", *store, "push", "-q", "--signature-policy", str(policy), f"imgsec-secrets:{TAG}",
-          f"oci:{out / 'layout'}:{TAG}"])  # fmt: skip
-    _run(["buildah", *store, "rmi", "-a", "-f"])
-    shutil.rmtree(out / "storage", ignore_errors=True)
-    shutil.rmtree(out / "run", ignore_errors=True)
+    buildah.build_oci_layout(ctx, out, "imgsec-secrets", TAG)
     (out / "facts.json").write_text(json.dumps(facts))
     lines = (ctx / "id_rsa").read_text().splitlines()
     (out / "facts-key.json").write_text(json.dumps({"body_first_line": lines[1]}))
@@ -117,7 +91,14 @@ def built() -> Path:
     for tool in ("buildah", "openssl", "ldd"):
         if shutil.which(tool) is None:
             pytest.skip(f"{tool} is needed (apt-get install buildah openssl)")
-    key = hashlib.sha256((DOCKERFILE + inspect.getsource(_build) + inspect.getsource(_tiny_rootfs)).encode())
+    key = hashlib.sha256(
+        (
+            DOCKERFILE
+            + inspect.getsource(_build)
+            + inspect.getsource(_tiny_rootfs)
+            + inspect.getsource(buildah)
+        ).encode()
+    )
     return cached_build("secrets-buildah", key.hexdigest()[:16], _build)
 
 
@@ -180,7 +161,7 @@ def test_setuid_files_match_find_on_the_real_bookworm_rootfs() -> None:
     fixture = images.bookworm()
     if fixture.rootfs is None:
         pytest.skip("the bookworm fixture has no extracted rootfs")
-    out = _run(["find", str(fixture.rootfs), "-xdev", "-type", "f", "-perm", "/6000"])
+    out = buildah.run(["find", str(fixture.rootfs), "-xdev", "-type", "f", "-perm", "/6000"])
     expected = sorted(str(Path(p).relative_to(fixture.rootfs)) for p in out.split())
     image = open_image(fixture.oci_ref)
     findings = check_image(image, read_layers(image, [config_route()]))

@@ -12,7 +12,7 @@ import os
 import re
 import tarfile
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -158,6 +158,18 @@ class TarArchive:
         with self.path.open("rb") as f:
             yield _Region(f, member.offset, member.size)
 
+    @contextmanager
+    def open_blob(self, name: str, descriptor: Descriptor, what: str) -> Iterator[BinaryIO]:
+        """The member ``name`` as a digest-verifying blob stream (with its file region)."""
+        with self.open_member(name) as f:
+            yield VerifyingReader(  # type: ignore[misc]
+                f,  # type: ignore[arg-type]
+                descriptor.digest,
+                what,
+                descriptor.size,
+                region=f.region(descriptor.size),
+            )
+
     def read_member(self, name: str, what: str) -> bytes:
         with self.open_member(name) as f:
             return _read_capped(f, MAX_DOCUMENT_SIZE, what)
@@ -181,16 +193,8 @@ class OciArchive:
         verify_digest(data, descriptor.digest, what)
         return data
 
-    @contextmanager
-    def open_blob(self, descriptor: Descriptor) -> Iterator[BinaryIO]:
-        with self.tar.open_member(self._name(descriptor.digest)) as f:
-            yield VerifyingReader(  # type: ignore[misc]
-                f,  # type: ignore[arg-type]
-                descriptor.digest,
-                f"blob {descriptor.digest}",
-                descriptor.size,
-                region=f.region(descriptor.size),
-            )
+    def open_blob(self, descriptor: Descriptor) -> AbstractContextManager[BinaryIO]:
+        return self.tar.open_blob(self._name(descriptor.digest), descriptor, f"blob {descriptor.digest}")
 
     def index(self) -> dict[str, Any]:
         return load_json_document(self.tar.read_member("index.json", "index.json"), "index.json")
@@ -272,14 +276,8 @@ class DockerArchive:
         member = self._digest_to_member.get(descriptor.digest)
         if member is None:
             raise NotFoundError(f"{self.tar.path}: no layer {descriptor.digest}")
-        with self.tar.open_member(member) as f:
-            yield VerifyingReader(  # type: ignore[misc]
-                f,  # type: ignore[arg-type]
-                descriptor.digest,
-                f"layer {member}",
-                descriptor.size,
-                region=f.region(descriptor.size),
-            )
+        with self.tar.open_blob(member, descriptor, f"layer {member}") as f:
+            yield f
 
     def _member(self, name: Any, what: str) -> str:
         if not isinstance(name, str):
