@@ -6,8 +6,8 @@ Which advisories apply to a package:
   else the binary name) in the distro release's ecosystem (Debian ``version_id`` 12 ->
   ``Debian:12``, Alpine 3.11.6 -> ``Alpine:v3.11``) and compared by the distro's scheme.
 - Language packages are looked up by ecosystem (python -> PyPI, npm, go-module -> Go,
-  java-archive -> Maven ``group:artifact``, gem -> RubyGems, rust-crate -> crates.io) under that
-  ecosystem's name normalisation. The Go toolchain appears as module ``stdlib``.
+  java-archive and jenkins-plugin -> Maven ``group:artifact``, gem -> RubyGems, rust-crate ->
+  crates.io) under that ecosystem's name normalisation. The Go toolchain appears as module ``stdlib``.
 
 A version is affected when it is in the entry's explicit ``versions`` list or inside one of its
 ranges, evaluated as the OSV schema specifies (events sorted by version; ``introduced`` opens,
@@ -42,6 +42,7 @@ LANGUAGE_ECOSYSTEMS: dict[PackageType, str] = {
     PackageType.NPM: "npm",
     PackageType.GO_MODULE: "Go",
     PackageType.JAVA_ARCHIVE: "Maven",
+    PackageType.JENKINS_PLUGIN: "Maven",
     PackageType.GEM: "RubyGems",
     PackageType.RUST_CRATE: "crates.io",
 }
@@ -115,7 +116,7 @@ def query_for(pkg: Package, distro: Distro | None) -> Query | None:
     if eco is None:
         return None
     name = pkg.name
-    if pkg.type is PackageType.JAVA_ARCHIVE:
+    if pkg.type in (PackageType.JAVA_ARCHIVE, PackageType.JENKINS_PLUGIN):
         name = _maven_name(pkg) or ""
         if not name:
             return None

@@ -16,6 +16,7 @@ class PackageType(StrEnum):
     NPM = "npm"
     GO_MODULE = "go-module"
     JAVA_ARCHIVE = "java-archive"
+    JENKINS_PLUGIN = "jenkins-plugin"
     GEM = "gem"
     RUST_CRATE = "rust-crate"
 

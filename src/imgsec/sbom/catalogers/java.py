@@ -8,7 +8,13 @@ Mirrors syft's java-archive-cataloger for the facts it reads offline:
   (``commons-lang3-3.12.0.jar``), else from manifest fields;
 * every ``pom.properties`` declares a package (shaded dependencies); one that is the archive itself
   updates the archive's package instead;
-* nested archives (``WEB-INF/lib``, ``BOOT-INF/lib``, plugins in wars) are read recursively.
+* nested archives (``WEB-INF/lib``, ``BOOT-INF/lib``, plugins in wars) are read recursively;
+* the type is syft's: an archive's own package is ``jenkins-plugin`` when its file name ends in
+  ``.hpi``/``.jpi`` (``java-archive`` otherwise), a ``pom.properties`` package is ``jenkins-plugin``
+  when its groupId is a Jenkins plugin group (:data:`JENKINS_PLUGIN_GROUPS`, or contains
+  ``.jenkins.plugin``), and a ``pom.properties`` that is the archive itself gives the archive its
+  type (an ``.hpi`` whose pom says ``com.example`` is a java-archive; a ``.jar`` whose pom says
+  ``org.jenkins-ci.plugins`` is a jenkins-plugin).  Jars nested in a plugin keep their own type.
 
 The purl namespace (Maven groupId) comes from ``pom.properties``, else from manifest fields that
 look like a reverse domain name, else the artifact name, as syft does.  Not done: ``pom.xml``
@@ -45,6 +51,15 @@ MAX_INFLATED = 1024 * MiB  # per top-level archive, nested archives included
 MAX_SMALL_FILE = 1 * MiB  # a manifest or pom.properties larger than this is not one
 
 _MANIFEST = "META-INF/MANIFEST.MF"
+_PLUGIN_SUFFIXES = (".jpi", ".hpi")
+#: groupId prefixes that mark a ``pom.properties`` package as a Jenkins plugin (as syft 1.18 has them).
+JENKINS_PLUGIN_GROUPS = (
+    "io.jenkins.plugins",
+    "org.jenkins.plugins",
+    "org.jenkins-ci.plugins",
+    "io.jenkins-ci.plugins",
+    "com.cloudbees.jenkins.plugins",
+)
 _TOP_LEVEL_DOMAINS = ("com", "org", "net", "io", "be")
 _PRIMARY_GROUP_FIELDS = (
     "Group-Id",
@@ -118,6 +133,7 @@ class _Found:
     name: str
     version: str
     virtual_path: str
+    type: PackageType = PackageType.JAVA_ARCHIVE
     manifest: Manifest | None = None
     pom: PomProperties | None = None
     licenses: tuple[str, ...] = ()
@@ -177,6 +193,23 @@ def name_and_version_from_filename(path: str) -> tuple[str, str]:
     if not version and (m2 := _SECONDARY_VERSION.search(name)) and (version := m2.group("version") or ""):
         name = name[: len(name) - len(version) - 1]
     return name, version
+
+
+def archive_type(filename: str) -> PackageType:
+    """The type of an archive's own package, from its file name's extension."""
+    return (
+        PackageType.JENKINS_PLUGIN
+        if filename.lower().endswith(_PLUGIN_SUFFIXES)
+        else PackageType.JAVA_ARCHIVE
+    )
+
+
+def pom_type(props: PomProperties) -> PackageType:
+    """The type a ``pom.properties`` indicates: a Jenkins plugin group, else a plain Java archive."""
+    group = props.group_id
+    if group.startswith(JENKINS_PLUGIN_GROUPS) or ".jenkins.plugin" in group:
+        return PackageType.JENKINS_PLUGIN
+    return PackageType.JAVA_ARCHIVE
 
 
 def _clean_group(value: str) -> str:
@@ -259,7 +292,9 @@ def _catalog_archive(
                 version or file_version or next((v for k in _VERSION_FIELDS if (v := manifest.get(k))), "")
             )
             licenses = tuple(lic.strip() for lic in manifest.get("Bundle-License").split(",") if lic.strip())
-            parent = _Found(name, version, access_path, manifest=manifest, licenses=licenses)
+            parent = _Found(
+                name, version, access_path, archive_type(filename), manifest=manifest, licenses=licenses
+            )
 
     found: list[_Found] = []
     if parent is not None:
@@ -267,9 +302,9 @@ def _catalog_archive(
             parent_key = ":".join(_key(parent))
             own_key = f"{props.group_id}:{props.artifact_id}:{props.version}"
             suffix = "" if parent_key == own_key else f":{props.group_id}:{props.artifact_id}"
-            aux = _Found(props.artifact_id, props.version, access_path + suffix, pom=props)
+            aux = _Found(props.artifact_id, props.version, access_path + suffix, pom_type(props), pom=props)
             if _same_package(aux, parent):
-                parent.name, parent.version = aux.name, aux.version
+                parent.name, parent.version, parent.type = aux.name, aux.version, aux.type
                 if parent.pom is None:
                     parent.pom = props
             else:
@@ -317,7 +352,7 @@ def _package(found: _Found, info: FileInfo) -> Package | None:
     return Package(
         name=found.name,
         version=version,
-        type=PackageType.JAVA_ARCHIVE,
+        type=found.type,
         purl=purl.to_string(),
         licenses=found.licenses,
         locations=(Location(info.path, info.layer),),

@@ -41,6 +41,33 @@ PURL_TYPES: dict[str, PackageType] = {
     "cargo": PackageType.RUST_CRATE,
 }
 
+#: package type -> purl type: the inverse of :data:`PURL_TYPES`, plus the types that share a purl
+#: type with another (a Jenkins plugin is a Maven artifact: ``pkg:maven``, as syft writes it).
+PACKAGE_PURL_TYPES: dict[PackageType, str] = {v: k for k, v in PURL_TYPES.items()} | {
+    PackageType.JENKINS_PLUGIN: "maven"
+}
+
+#: SPDX ids name the package type (``SPDXRef-Package-<type>-<name>-<id>``, the way syft and imgsec
+#: write them); the only place SPDX keeps a type the purl cannot tell apart.
+_SPDX_ID_TYPES: dict[str, tuple[str, PackageType]] = {
+    "SPDXRef-Package-jenkins-plugin-": ("maven", PackageType.JENKINS_PLUGIN),
+}
+
+
+def spdx_type_hint(spdx_id: str, purl: PackageURL | None) -> str | None:
+    """The package type an SPDX id names, when its purl type alone would say something broader.
+
+    ``SPDXRef-Package-jenkins-plugin-...`` with a ``pkg:maven`` purl is a Jenkins plugin; any other
+    id (or a purl of another type) gives no hint and the purl type decides.
+    """
+    if purl is None:
+        return None
+    for prefix, (purl_type, ptype) in _SPDX_ID_TYPES.items():
+        if spdx_id.startswith(prefix) and purl.type == purl_type:
+            return str(ptype)
+    return None
+
+
 #: Package types whose purl ``upstream=`` qualifier names the distro source package.
 OS_PACKAGE_TYPES = frozenset({PackageType.DEB, PackageType.APK, PackageType.RPM})
 

@@ -2,9 +2,9 @@
 
 The format is detected from the document itself.  Foreign documents (syft's, other tools') are
 mapped onto the imgsec model: the package type comes from the document's own type field where it
-names one imgsec models (``imgsec:package:type``/``syft:package:type`` properties, syft ``type``),
-else from the purl type; the distro source package from the purl ``upstream=`` qualifier; the
-distro from an operating-system component, else from a purl ``distro=`` qualifier.  Packages of
+names one imgsec models (``imgsec:package:type``/``syft:package:type`` properties, syft ``type``,
+the ``jenkins-plugin`` an SPDX id names), else from the purl type; the distro source package from
+the purl ``upstream=`` qualifier; the distro from an operating-system component, else from a purl ``distro=`` qualifier.  Packages of
 ecosystems imgsec does not model are skipped (logged).  Every malformed input raises
 :class:`InputError` with one line saying what is wrong.
 """
@@ -25,7 +25,7 @@ from imgsec.errors import ImgsecError, InputError
 from imgsec.sbom.formats import native
 from imgsec.sbom.formats._common import (
     MAX_SBOM_SIZE,
-    PURL_TYPES,
+    PACKAGE_PURL_TYPES,
     Fields,
     arch_from_purl,
     distro_from_purls,
@@ -33,9 +33,10 @@ from imgsec.sbom.formats._common import (
     package_type,
     parse_purl,
     source_from_purl,
+    spdx_type_hint,
     type_from_purl,
 )
-from imgsec.sbom.model import SBOM, Distro, ImageSummary, LayerSummary, Location, Package, PackageType
+from imgsec.sbom.model import SBOM, Distro, ImageSummary, LayerSummary, Location, Package
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +46,6 @@ _LAYER_PROP_RE = re.compile(r"^imgsec:image:layer:(\d{1,6}):(digest|diffID|media
 _IMGSEC_SOURCE_INFO = "found by imgsec at: "
 _IMGSEC_LICENSE_COMMENT = "licenses as found (not valid SPDX expressions): "
 _SOURCE_INFO_ITEM_RE = re.compile(r"^(.*?)(?: \(layer (sha(?:256|512):[0-9a-f]+)\))?$")
-_PURL_TYPE_OF: dict[PackageType, str] = {v: k for k, v in PURL_TYPES.items()}
 
 
 def read_sbom(source: str | os.PathLike[str] | bytes) -> SBOM:
@@ -178,7 +178,7 @@ def _foreign_package(
         return None, purl
     version = version or ""
     if purl is None:
-        purl = PackageURL(type=_PURL_TYPE_OF[ptype], name=name, version=version or None)
+        purl = PackageURL(type=PACKAGE_PURL_TYPES[ptype], name=name, version=version or None)
         purl_text = purl.to_string()
     src_name, src_version = source if source is not None else source_from_purl(purl, ptype, name, version)
     if layer is None and locations:
@@ -442,7 +442,7 @@ def _read_spdx(doc: Any, what: str) -> SBOM:
             name=pf.opt_string("name"),
             version=pf.opt_string("versionInfo"),
             purl_text=purl_text,
-            type_hint=None,
+            type_hint=spdx_type_hint(spdx_id, parse_purl(purl_text)),
             licenses=_spdx_licenses(pf, extracted),
             locations=_spdx_locations(pf),
             skipped=skipped,
