@@ -424,3 +424,24 @@ def test_when_no_helper_can_start_layers_are_read_in_process(tmp_path: Path, rea
     )
     assert proc.returncode == 0, proc.stderr
     assert "etc/keep" in proc.stdout and "hard/link" in proc.stdout
+
+
+def test_prestarted_helpers_are_used_or_closed(tmp_path: Path, reader: str) -> None:
+    from imgsec.image.cache import LayerCache
+    from imgsec.image.layers import prestart
+
+    write_layout(tmp_path / "img", LAYERS)
+    image = open_image(f"oci:{tmp_path / 'img'}:t")
+    cache = LayerCache(tmp_path / "cache")
+    before = _children()
+    started = prestart(image, cache)
+    assert list(started) == [0]  # the first layer not in the cache
+    assert (started[0] is not None) is (reader == "helper-process")
+    cold = read_layers(image, [KEEP_ALL], cache=cache, started=started)
+    assert prestart(image, cache) == {}  # every layer is cached now
+    # A helper started for a layer that turns out to be cached is closed, not left running.
+    stale = prestart(image, LayerCache(tmp_path / "empty"))
+    assert list(stale) == [0]
+    warm = read_layers(image, [KEEP_ALL], cache=cache, started=stale)
+    assert [r.results for r in warm] == [r.results for r in cold]
+    assert _children() == before

@@ -111,9 +111,6 @@ def sbom(
     ] = False,
 ) -> None:
     """List every package in an image (table, json, cyclonedx, spdx); --attest also signs it onto the image."""
-    from imgsec.sbom.catalog import catalog_image
-    from imgsec.sbom.formats import render
-
     setup_logging(quiet)
     chosen = resolve_format(fmt, SBOM_FORMATS)
     check_attest_args(image, attest, key, identity)
@@ -123,10 +120,15 @@ def sbom(
     img = open_cli_image(image, platform, registry)
     from imgsec.config import Config
     from imgsec.image.cache import LayerCache
+    from imgsec.image.layers import prestart
 
     cache = None if no_cache else LayerCache(Config.load(config).cache_dir(cache_dir) / "layers")
+    started = prestart(img, cache)  # decompression starts while the catalogers are imported
+    from imgsec.sbom.catalog import catalog_image
+    from imgsec.sbom.formats import render
+
     with byte_progress(img, quiet) as on_bytes:
-        result = catalog_image(img, on_bytes=on_bytes, cache=cache)
+        result = catalog_image(img, on_bytes=on_bytes, cache=cache, started=started)
     rendered = render(result, chosen)
     if attest and key is not None:
         from imgsec.cli.sign import _signature_repo, attach_attestation

@@ -135,6 +135,10 @@ class LayerCache:
             return None
         return doc
 
+    def has(self, diff_id: str) -> bool:
+        """Whether some result for this layer is stored (cheap: no read, no validation)."""
+        return self._path(diff_id).is_file()
+
     def get(self, diff_id: str, route_names: Sequence[str]) -> LayerResult | None:
         """The cached result for these routes, or None if any route is missing."""
         doc = self._load(diff_id)

@@ -770,6 +770,27 @@ def walk_directory(root: str, routes: Sequence[Route[Any]], *, layer: str | None
     return result
 
 
+def prestart(image: Image, cache: LayerCache | None = None) -> dict[int, inflate.HelperStream | None]:
+    """Start the helper of the first layer that is not cached, before the caller builds its routes
+    (importing every cataloger takes as long as starting a helper); pass the result to
+    :func:`read_layers` as ``started``."""
+    for position, layer in enumerate(image.layers):
+        if image.rootfs is not None:
+            break
+        if cache is not None and layer.diff_id and cache.has(layer.diff_id):
+            continue
+        return {
+            position: start_helper(
+                partial(image.open_blob, layer.descriptor), layer.diff_id, _what(image, layer)
+            )
+        }
+    return {}
+
+
+def _what(image: Image, layer: Layer) -> str:
+    return f"{image.name}: layer {layer.index} ({layer.digest[:19]})"
+
+
 def read_layers(
     image: Image,
     routes: Sequence[Route[Any]],
@@ -777,11 +798,30 @@ def read_layers(
     on_bytes: Callable[[int], None] | None = None,
     on_layer: Callable[[int, LayerResult], None] | None = None,
     cache: LayerCache | None = None,
+    started: dict[int, inflate.HelperStream | None] | None = None,
 ) -> list[LayerResult]:
     """Stream each layer of ``image`` once through ``routes`` (a ``dir:`` image is one layer).
 
     With ``cache``, a layer whose diff_id was already read by these routes is not read again.
+    ``started`` holds helpers from :func:`prestart` (closed here whatever happens).
     """
+    ahead: dict[int, inflate.HelperStream | None] = dict(started or {})
+    try:
+        return _read_layers(image, routes, on_bytes, on_layer, cache, ahead)
+    finally:
+        for helper in ahead.values():
+            if helper is not None:
+                helper.close()
+
+
+def _read_layers(
+    image: Image,
+    routes: Sequence[Route[Any]],
+    on_bytes: Callable[[int], None] | None,
+    on_layer: Callable[[int, LayerResult], None] | None,
+    cache: LayerCache | None,
+    ahead: dict[int, inflate.HelperStream | None],
+) -> list[LayerResult]:
     if image.rootfs is not None:
         result = walk_directory(image.rootfs, routes)
         if on_layer:
@@ -796,39 +836,30 @@ def read_layers(
     def opener(layer: Layer) -> Callable[[], AbstractContextManager[BinaryIO]]:
         return partial(image.open_blob, layer.descriptor)
 
-    def what(layer: Layer) -> str:
-        return f"{image.name}: layer {layer.index} ({layer.digest[:19]})"
-
     # While one layer is parsed, the helper of the next layer to read starts decompressing it.
-    ahead: dict[int, inflate.HelperStream | None] = {}
     results = []
-    try:
-        for position, (layer, cached) in enumerate(todo):
-            if cached is not None:
-                if on_bytes:
-                    on_bytes(layer.descriptor.size)
-                result = cached
-            else:
-                helper = ahead.pop(position) if position in ahead else None
-                following = next((i for i in range(position + 1, len(todo)) if todo[i][1] is None), None)
-                if following is not None and following not in ahead:
-                    nxt = todo[following][0]
-                    ahead[following] = start_helper(opener(nxt), nxt.diff_id, what(nxt))
-                result = walk_layer(
-                    opener(layer),
-                    routes,
-                    layer=layer.diff_id,
-                    what=what(layer),
-                    on_bytes=on_bytes,
-                    helper=helper,
-                )
-                if cache is not None and layer.diff_id:
-                    cache.put(layer.diff_id, result)
-            if on_layer:
-                on_layer(layer.index, result)
-            results.append(result)
-    finally:
-        for started in ahead.values():
-            if started is not None:
-                started.close()
+    for position, (layer, cached) in enumerate(todo):
+        if cached is not None:
+            if on_bytes:
+                on_bytes(layer.descriptor.size)
+            result = cached
+        else:
+            helper = ahead.pop(position) if position in ahead else None
+            following = next((i for i in range(position + 1, len(todo)) if todo[i][1] is None), None)
+            if following is not None and following not in ahead:
+                nxt = todo[following][0]
+                ahead[following] = start_helper(opener(nxt), nxt.diff_id, _what(image, nxt))
+            result = walk_layer(
+                opener(layer),
+                routes,
+                layer=layer.diff_id,
+                what=_what(image, layer),
+                on_bytes=on_bytes,
+                helper=helper,
+            )
+            if cache is not None and layer.diff_id:
+                cache.put(layer.diff_id, result)
+        if on_layer:
+            on_layer(layer.index, result)
+        results.append(result)
     return results

@@ -11,6 +11,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from imgsec.image.cache import LayerCache
+from imgsec.image.inflate import HelperStream
 from imgsec.image.layers import FinalView, FunctionRoute, LayerResult, Route, read_layers, squash
 from imgsec.image.model import Image
 from imgsec.sbom.catalogers import Cataloger, default_catalogers
@@ -187,8 +188,11 @@ def catalog_image(
     *,
     on_bytes: Callable[[int], None] | None = None,
     cache: LayerCache | None = None,
+    started: dict[int, HelperStream | None] | None = None,
 ) -> SBOM:
-    """The SBOM of ``image``: every layer streamed once (or taken from ``cache``), every cataloger fed by path."""
+    """The SBOM of ``image``: every layer streamed once (or taken from ``cache``), every cataloger fed by path.
+
+    ``started``: layer helpers from :func:`imgsec.image.layers.prestart`."""
     cats = list(catalogers) if catalogers is not None else default_catalogers()
-    layers = read_layers(image, routes_for(cats), on_bytes=on_bytes, cache=cache)
+    layers = read_layers(image, routes_for(cats), on_bytes=on_bytes, cache=cache, started=started)
     return assemble(image, layers, cats)
