@@ -121,3 +121,6 @@ class VulnerabilityFinding(Finding):
     kev: bool = False
     url: str | None = None
     advisory_ids: tuple[str, ...] = ()  # the advisory records this finding was built from
+    #: ids the advisory names as *related*, not as aliases (a Debian ELTS ``ELA-...`` record lists
+    #: the CVEs it fixes this way): sorted, never the finding's id or one of its aliases.
+    related: tuple[str, ...] = ()

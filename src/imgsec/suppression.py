@@ -17,10 +17,18 @@ YAML form (``.imgsecignore.yaml`` or any file whose first line is a YAML mapping
         paths: [usr/lib/app/*]       # optional: only for findings at these paths (glob)
 
 An id matches a finding's id or any of its aliases.  An expired rule no longer suppresses.
+
+Related ids (a Debian ELTS ``ELA-...`` advisory names the CVEs it fixes as *related*, see
+``VulnerabilityFinding.related``): a rule or VEX statement naming the advisory's own id suppresses
+it as above.  Rules and statements naming related CVEs suppress the finding only when *every*
+related id is suppressed by this same set of ignore rules and VEX statements (each judged as if the
+finding carried that CVE id, with the same package, paths and expiry): an advisory fixing CVE-A and
+CVE-B stays reported while CVE-B is still open.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import fnmatch
 import re
 from collections.abc import Sequence
@@ -74,18 +82,37 @@ class Suppressions:
 
         VEX statements about an image apply only when they name ``image`` (none: never)."""
         today = now.astimezone(UTC).date()
-        for rule in self.rules:
-            if rule.matches(finding, today):
-                why = f": {rule.reason}" if rule.reason else ""
-                return f"ignore-file {rule.source}{why}"
+        identity: Any = None
         if self.vex:
             from imgsec.vex import ImageIdentity
 
             identity = ImageIdentity.of(image) if image is not None else ImageIdentity()
-            for statement in self.vex:
-                why = statement.suppresses(finding, identity)
-                if why is not None:
-                    return str(why)
+        why = self._direct(finding, today, identity)
+        if why is not None:
+            return why
+        related: tuple[str, ...] = getattr(finding, "related", ())
+        if not related or not dataclasses.is_dataclass(finding):
+            return None
+        reasons: list[str] = []
+        for rid in related:
+            # The finding as if it were reported under the related id alone.
+            as_related = dataclasses.replace(finding, id=rid, aliases=(), related=())  # type: ignore[call-arg]
+            why = self._direct(as_related, today, identity)
+            if why is None:
+                return None  # one related CVE is still open: the advisory stays reported
+            reasons.append(f"{rid}: {why}")
+        return "every related id suppressed: " + "; ".join(reasons)
+
+    def _direct(self, finding: Finding, today: date, identity: Any) -> str | None:
+        """Why a rule or statement naming ``finding``'s id or an alias suppresses it, or None."""
+        for rule in self.rules:
+            if rule.matches(finding, today):
+                why = f": {rule.reason}" if rule.reason else ""
+                return f"ignore-file {rule.source}{why}"
+        for statement in self.vex:
+            why = statement.suppresses(finding, identity)
+            if why is not None:
+                return str(why)
         return None
 
 

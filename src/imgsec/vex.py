@@ -18,6 +18,12 @@ Flow"): a later ``affected``/``under_investigation`` (``exploitable``/``in_triag
 the same vulnerability and package cancels an earlier suppression.  "Later" is the statement's
 timestamp (inherited from the document when absent), then the order of files and statements.
 
+Related ids: a finding from an advisory that names the CVEs it fixes as *related* (a Debian ELTS
+``ELA-...`` record, ``VulnerabilityFinding.related``) is suppressed by statements naming those CVEs
+only when every related CVE is suppressed (by statements or ignore rules together, each judged as
+a finding with that CVE id and the same package); one still ``affected`` or without a statement
+keeps the advisory reported.  See :meth:`imgsec.suppression.Suppressions.suppresses`.
+
 A product that is not an image but lists subcomponents ("module B does not reach the flaw in its
 dependency C") needs a dependency graph to be applied safely; the SBOM has none, so such statements
 are not applied (see Trivy's "Applying VEX to Dependency Trees" for why a package reached through

@@ -16,6 +16,12 @@ ranges, evaluated as the OSV schema specifies (events sorted by version; ``intro
 One finding per vulnerability per package: advisories that name each other as aliases (a PYSEC
 and a GO record naming the same CVE) are merged. The finding's id is the CVE when there is one
 (what ignore files, VEX documents and other scanners use), else the GHSA id, else the source's own.
+
+Ids an advisory names as *related* (Debian ELTS ``ELA-...`` records list the CVEs they fix there,
+not as aliases) are not merged: they are shown in ``VulnerabilityFinding.related``. When the
+advisory carries no severity of its own (no CVSS for its ids, no label), its severity is the highest
+of its related CVEs' CVE-record ratings, with ``severity_source`` naming that CVE (``"CVE-2023-51766
+(cna)"``); a KEV entry for a related CVE sets ``kev``.
 """
 
 from __future__ import annotations
@@ -267,6 +273,34 @@ def _pick_cvss(rows: Sequence[CvssRow]) -> CvssRow | None:
     return min(scored, key=rank)
 
 
+def _best_cvss(rows: Sequence[CvssRow]) -> CvssRow | None:
+    """The assessment a finding's severity comes from: a CVE record's first, else any."""
+    return _pick_cvss([r for r in rows if r.source.startswith("cve:")]) or _pick_cvss(rows)
+
+
+def _cvss_severity(row: CvssRow) -> Severity:
+    severity = Severity.from_cvss_score(row.score)
+    if row.version == "2.0":
+        severity = min(severity, Severity.HIGH)  # CVSS v2 bands stop at High (7.0-10.0)
+    return severity
+
+
+def _related_severity(related: Sequence[str], cvss_by_id: dict[str, list[CvssRow]]) -> tuple[Severity, str]:
+    """The highest severity among the CVE records of ``related`` ids (each rated as a CVE-id finding
+    is), and its source, e.g. ``"CVE-2023-51766 (cna)"``; ``(UNKNOWN, "")`` when none is rated."""
+    best: tuple[Severity, float, str, str] | None = None
+    for rid in sorted(related):
+        row = _best_cvss([r for r in cvss_by_id.get(rid, ()) if r.source.startswith("cve:")])
+        if row is None:
+            continue
+        candidate = (_cvss_severity(row), row.score or 0.0, rid, row.source.removeprefix("cve:"))
+        if best is None or candidate[:2] > best[:2]:
+            best = candidate
+    if best is None or best[0] is Severity.UNKNOWN:
+        return Severity.UNKNOWN, ""
+    return best[0], f"{best[2]} ({best[3]})"
+
+
 class _UnionFind:
     def __init__(self) -> None:
         self.parent: dict[str, str] = {}
@@ -354,7 +388,9 @@ class Matcher:
 
         adv_ids = sorted({h.affected.advisory_id for _, _, hits in per_package for h in hits})
         advisories = self.db.advisories(adv_ids)
-        all_ids = sorted(set(adv_ids) | {a for adv in advisories.values() for a in adv.aliases})
+        all_ids = sorted(
+            set(adv_ids) | {a for adv in advisories.values() for a in (*adv.aliases, *adv.related)}
+        )
         cvss_by_id: dict[str, list[CvssRow]] = {}
         for row in self.db.cvss(all_ids):
             cvss_by_id.setdefault(row.vuln_id, []).append(row)
@@ -395,12 +431,11 @@ class Matcher:
         status = _status_of(group, fixed)
 
         cvss_rows = [r for i in sorted(ids) for r in cvss_by_id.get(i, ())]
-        best = _pick_cvss([r for r in cvss_rows if r.source.startswith("cve:")]) or _pick_cvss(cvss_rows)
+        related = tuple(sorted({r for a in advs for r in a.related} - ids))
+        best = _best_cvss(cvss_rows)
         severity_source = ""
         if best is not None:
-            severity = Severity.from_cvss_score(best.score)
-            if best.version == "2.0":
-                severity = min(severity, Severity.HIGH)  # CVSS v2 bands stop at High (7.0-10.0)
+            severity = _cvss_severity(best)
             severity_source = f"cvss:{best.source}:{best.version}"
         else:
             severity = Severity.UNKNOWN
@@ -412,6 +447,8 @@ class Matcher:
                         break
                     except ValueError:
                         continue
+            if severity is Severity.UNKNOWN and related:
+                severity, severity_source = _related_severity(related, cvss_by_id)
             if severity is Severity.UNKNOWN:
                 urgencies = [str(h.affected.urgency).rstrip("*") for h in group if h.affected.urgency]
                 ranked = [_URGENCY[u] for u in urgencies if u in _URGENCY]
@@ -440,9 +477,10 @@ class Matcher:
             status=status,
             severity_source=severity_source,
             cvss=tuple(dict.fromkeys(CVSS(r.version, r.vector, r.score, r.source) for r in cvss_rows)),
-            kev=bool(ids & kev),
+            kev=bool((ids | set(related)) & kev),
             url=url,
             advisory_ids=tuple(adv_ids),
+            related=related,
         )
 
 

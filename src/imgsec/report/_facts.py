@@ -95,5 +95,25 @@ def layer_index(result: ScanResult, layer: str | None) -> int | None:
     return None
 
 
+def related_ids(finding: Finding) -> tuple[str, ...]:
+    """The ids the finding's advisory names as related (an ELTS record's CVEs), else ()."""
+    related = getattr(finding, "related", ())
+    return tuple(related) if isinstance(related, tuple) else ()
+
+
+def fixes_label(finding: Finding, shown: int = 3) -> str:
+    """``fixes CVE-A, CVE-B (+n)`` for a finding with related ids, else ``""``."""
+    related = related_ids(finding)
+    if not related:
+        return ""
+    more = f" (+{len(related) - shown})" if len(related) > shown else ""
+    return "fixes " + ", ".join(related[:shown]) + more
+
+
+def display_title(finding: Finding) -> str:
+    """The finding's title; without one, what its advisory fixes (``fixes CVE-A, CVE-B (+n)``)."""
+    return finding.title or fixes_label(finding)
+
+
 def is_fixable(finding: Finding) -> bool:
     return bool(getattr(finding, "fixed_versions", ()))

@@ -4,7 +4,8 @@ with embedded VEX", CycloneDX's term).
 The components are exactly :func:`imgsec.sbom.formats.cyclonedx.to_cyclonedx`'s; each
 vulnerability finding becomes a ``vulnerabilities[]`` entry:
 
-- ``id`` the preferred id, ``references`` its aliases, ``source``/``advisories`` its URL;
+- ``id`` the preferred id, ``references`` its aliases and related ids (the CVEs a Debian ELTS
+  advisory fixes; also listed as ``imgsec:related`` properties), ``source``/``advisories`` its URL;
 - ``ratings``: one per CVSS assessment (method ``CVSSv2``/``CVSSv3``/``CVSSv31``/``CVSSv4``, score,
   vector, severity from the score) and imgsec's own verdict (method ``other``) with the severity
   the report uses and where it came from;
@@ -27,6 +28,7 @@ from typing import Any
 from packageurl import PackageURL
 
 from imgsec.findings import Finding, Severity, VulnerabilityFinding
+from imgsec.report._facts import fixes_label
 from imgsec.scan import ScanResult, Suppressed
 
 _METHOD = {"2.0": "CVSSv2", "3.0": "CVSSv3", "3.1": "CVSSv31", "4.0": "CVSSv4"}
@@ -142,11 +144,14 @@ def _entry(
     elif f.ecosystem:
         entry["source"] = {"name": f.ecosystem}
     aliases = sorted({a for x in findings for a in x.aliases} - {f.id})
-    if aliases:
-        entry["references"] = [{"id": a, "source": {"name": _alias_source(a)}} for a in aliases]
+    # Related ids (the CVEs an ELTS advisory fixes) are references too: what VEX consumers match on.
+    related = sorted({r for x in findings for r in x.related} - {f.id} - set(aliases))
+    refs_out = [*aliases, *related]
+    if refs_out:
+        entry["references"] = [{"id": a, "source": {"name": _alias_source(a)}} for a in refs_out]
     entry["ratings"] = _ratings(f)
-    if f.title:
-        entry["description"] = f.title
+    if f.title or related:
+        entry["description"] = f.title or fixes_label(f, shown=len(related))
     fixed = sorted({v for x in findings for v in x.fixed_versions})
     if fixed:
         entry["recommendation"] = "Upgrade to " + " or ".join(fixed)
@@ -162,6 +167,7 @@ def _entry(
     entry["properties"] = [
         {"name": "imgsec:fixStatus", "value": str(f.status)},
         {"name": "imgsec:kev", "value": "true" if f.kev else "false"},
+        *({"name": "imgsec:related", "value": r} for r in related),
     ]
     return entry
 

@@ -23,7 +23,7 @@ from typing import Final
 
 from imgsec import __version__
 from imgsec.findings import Finding, FindingKind, Severity
-from imgsec.report._facts import is_fixable, layer_index, package_label, where
+from imgsec.report._facts import fixes_label, is_fixable, layer_index, package_label, related_ids, where
 from imgsec.sbom.formats._common import distro_label
 from imgsec.scan import ScanResult
 
@@ -240,6 +240,9 @@ def _finding_row(result: ScanResult, f: Finding) -> str:
     aliases = getattr(f, "aliases", ())
     if aliases:
         extra.append("aka " + ", ".join(aliases))
+    related = related_ids(f)
+    if related and f.title:
+        extra.append("fixes " + ", ".join(related))
     match = getattr(f, "match", "")
     if match:
         extra.append(f"match {match}")  # detectors redact before a finding is made
@@ -248,7 +251,19 @@ def _finding_row(result: ScanResult, f: Finding) -> str:
     if is_vuln and f.locations:
         extra.append(f.locations[0].path)
     search = " ".join(
-        [f.id, *aliases, str(f.kind), what, installed, fixed, status, f.title, package_label(f), where(f)]
+        [
+            f.id,
+            *aliases,
+            *related,
+            str(f.kind),
+            what,
+            installed,
+            fixed,
+            status,
+            f.title,
+            package_label(f),
+            where(f),
+        ]
     ).lower()
     sev = f.severity.name
     return (
@@ -262,7 +277,7 @@ def _finding_row(result: ScanResult, f: Finding) -> str:
         f'<td class="mono">{_e(fixed)}</td>'
         f"<td>{_e(status)}</td>"
         f'<td class="num">{"" if layer is None else layer}</td>'
-        f'<td class="title">{_e(f.title)}'
+        f'<td class="title">{_e(f.title or fixes_label(f, shown=len(related)))}'
         + (f'<div class="muted">{_e(" · ".join(extra))}</div>' if extra else "")
         + "</td></tr>"
     )

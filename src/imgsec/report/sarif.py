@@ -18,7 +18,16 @@ from urllib.parse import quote
 
 from imgsec import __version__
 from imgsec.findings import Finding, Severity
-from imgsec.report._facts import file_path, fingerprint, line_of, package_label, severity_score, where
+from imgsec.report._facts import (
+    display_title,
+    file_path,
+    fingerprint,
+    line_of,
+    package_label,
+    related_ids,
+    severity_score,
+    where,
+)
 from imgsec.scan import ScanResult, Suppressed
 
 SARIF_SCHEMA = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
@@ -43,13 +52,15 @@ def _uri(path: str) -> str:
 
 
 def _help_text(finding: Finding) -> str:
-    lines = [finding.title or finding.id]
+    lines = [display_title(finding) or finding.id]
     url = getattr(finding, "url", None)
     if finding.kind == "vulnerability":
         lines.append(f"Vulnerability {finding.id}")
         aliases = getattr(finding, "aliases", ())
         if aliases:
             lines.append("Aliases: " + ", ".join(aliases))
+        if related_ids(finding):
+            lines.append("Related (fixed by this advisory): " + ", ".join(related_ids(finding)))
     else:
         lines.append(f"{str(finding.kind).capitalize()} rule {finding.id}")
     lines.append(f"Severity: {finding.severity.name}")
@@ -69,9 +80,11 @@ def _help_markdown(finding: Finding) -> str:
     aliases = getattr(finding, "aliases", ())
     if aliases:
         rows.append(f"| Aliases | {_md(', '.join(aliases))} |")
+    if related_ids(finding):
+        rows.append(f"| Related | {_md(', '.join(related_ids(finding)))} |")
     if _plain_url(url):
         rows.append(f"| More | <{url}> |")
-    return f"**{_md(finding.title or finding.id)}**\n\n" + "\n".join(rows)
+    return f"**{_md(display_title(finding) or finding.id)}**\n\n" + "\n".join(rows)
 
 
 def _plain_url(url: object) -> bool:
@@ -111,7 +124,7 @@ def _message(finding: Finding) -> str:
         url = getattr(finding, "url", None)
         if url:
             parts.append(f"Link: {url}")
-        return f"{finding.title or finding.id}\n" + "\n".join(parts)
+        return f"{display_title(finding) or finding.id}\n" + "\n".join(parts)
     deleted = " - deleted by a later layer, still in the image" if getattr(finding, "deleted", False) else ""
     return f"{finding.title or finding.id} ({where(finding)}){deleted}"
 
@@ -137,12 +150,14 @@ def _rule(finding: Finding, worst: Severity) -> dict[str, Any]:
     rule: dict[str, Any] = {
         "id": finding.id,
         "name": _rule_name(finding),
-        "shortDescription": {"text": finding.title or finding.id},
-        "fullDescription": {"text": finding.title or finding.id},
+        "shortDescription": {"text": display_title(finding) or finding.id},
+        "fullDescription": {"text": display_title(finding) or finding.id},
         "defaultConfiguration": {"level": level(worst)},
         "help": {"text": _help_text(finding), "markdown": _help_markdown(finding)},
         "properties": props,
     }
+    if related_ids(finding):
+        props["related"] = list(related_ids(finding))
     url = getattr(finding, "url", None)
     if _plain_url(url):
         rule["helpUri"] = str(url)

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, Final
 from imgsec import __version__
 from imgsec.errors import UsageError
 from imgsec.findings import Finding, Severity
+from imgsec.report._facts import display_title
 from imgsec.sbom.formats.native import _distro_to_json, _image_to_json
 from imgsec.scan import ScanResult
 
@@ -134,7 +135,7 @@ def to_table(result: ScanResult, *, width: int = 120, color: bool = False) -> st
                 Text(", ".join(getattr(f, "fixed_versions", ()))),
                 Text(str(getattr(f, "status", ""))),
                 Text(_layer_index(result, f.layer)),
-                Text(f.title),
+                Text(display_title(f)),
             ]
             for f in vulns
         ]
