@@ -4,12 +4,13 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 import re
 from html.parser import HTMLParser
 
 from imgsec.report.html import to_html
-from tests.unit.test_report_common import HOSTILE, sample_result
+from tests.unit.test_report_common import HOSTILE, SSL_CRIT, sample_result
 
 
 class _Collect(HTMLParser):
@@ -94,3 +95,15 @@ def test_header_names_image_digest_distro_and_database() -> None:
     assert str(result.sbom.image.manifest_digest) in text
     assert "Debian GNU/Linux 12 (bookworm)" in text
     assert "built 2026-01-01T00:00:00Z (30 h old)" in text
+
+
+def test_related_ids_shown_searchable_and_escaped() -> None:
+    base = sample_result()
+    ela = dataclasses.replace(SSL_CRIT, id="ELA-1126-1", title="", related=("CVE-2023-51766", HOSTILE))
+    page = to_html(dataclasses.replace(base, findings=(ela,)))
+    c = _Collect()
+    c.feed(page)
+    assert "fixes CVE-2023-51766, " + HOSTILE in "".join(c.text)  # the title cell, as text
+    assert "img" not in [t for t, _ in c.starts]
+    row = next(a for t, a in c.starts if t == "tr" and "data-severity" in a)
+    assert "cve-2023-51766" in (row["data-text"] or "")  # the search box finds it by CVE

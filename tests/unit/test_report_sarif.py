@@ -7,6 +7,7 @@ that this report can break, with the section they come from, plus what GitHub co
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from typing import Any
@@ -18,6 +19,7 @@ from imgsec.scan import ScanResult
 from tests.unit.test_report_common import (
     CONFIG,
     FILTERED,
+    HOSTILE,
     HOSTILE_LOW,
     IGNORE_REASON,
     IGNORED,
@@ -198,3 +200,24 @@ def test_empty_scan_is_a_valid_log() -> None:
     doc = render(empty)
     assert doc["runs"][0]["results"] == []
     assert doc["runs"][0]["tool"]["driver"]["rules"] == []
+
+
+def test_related_ids_in_rule_help_and_properties_hostile_ones_as_text() -> None:
+    # A Debian ELTS advisory has no title and names the CVEs it fixes as related ids; those come
+    # from advisory data, so a hostile one must stay text in the Markdown help.
+    base = sample_result()
+    ela = dataclasses.replace(
+        SSL_CRIT, id="ELA-1208-1", title="", related=("CVE-2024-8925", "CVE-2024-8927", HOSTILE)
+    )
+    rules = {
+        r["id"]: r
+        for r in render(dataclasses.replace(base, findings=(ela,)))["runs"][0]["tool"]["driver"]["rules"]
+    }
+    rule = rules["ELA-1208-1"]
+    assert rule["properties"]["related"] == ["CVE-2024-8925", "CVE-2024-8927", HOSTILE]
+    assert rule["shortDescription"]["text"] == "fixes CVE-2024-8925, CVE-2024-8927, " + HOSTILE
+    assert "CVE-2024-8925, CVE-2024-8927" in rule["help"]["text"]
+    md = rule["help"]["markdown"]
+    assert "<script" not in md and "<img" not in md and "](javascript" not in md
+    for row in md.splitlines()[2:]:
+        assert len(re.findall(r"(?<!\\)\|", row)) == 3, row
