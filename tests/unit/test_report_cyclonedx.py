@@ -3,6 +3,7 @@ own strict 1.6 schema validator and read back by imgsec's SBOM reader."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import Any
 
@@ -132,3 +133,21 @@ def test_no_vulnerabilities_no_key() -> None:
 
     _, doc = render(replace(sample_result(), findings=(SECRET,), suppressed=()))
     assert "vulnerabilities" not in doc
+
+
+def test_related_ids_are_references_and_properties_and_the_document_validates() -> None:
+    # A Debian ELTS advisory: no title, the CVEs it fixes as related ids (one also an alias here,
+    # listed once).
+    base = sample_result()
+    ela = dataclasses.replace(
+        SSL_CRIT,
+        id="ELA-1208-1",
+        title="",
+        aliases=("CVE-2024-8925",),
+        related=("CVE-2024-8925", "CVE-2024-8927"),
+    )
+    _, doc = render(dataclasses.replace(base, findings=(ela,)))  # strict 1.6 schema
+    vuln = vulns_by_id(doc)["ELA-1208-1"]
+    assert [r["id"] for r in vuln["references"]] == ["CVE-2024-8925", "CVE-2024-8927"]
+    assert [p["value"] for p in vuln["properties"] if p["name"] == "imgsec:related"] == ["CVE-2024-8927"]
+    assert vuln["description"] == "fixes CVE-2024-8927"  # the alias is not what the advisory "fixes"

@@ -28,7 +28,6 @@ from typing import Any
 from packageurl import PackageURL
 
 from imgsec.findings import Finding, Severity, VulnerabilityFinding
-from imgsec.report._facts import fixes_label
 from imgsec.scan import ScanResult, Suppressed
 
 _METHOD = {"2.0": "CVSSv2", "3.0": "CVSSv3", "3.1": "CVSSv31", "4.0": "CVSSv4"}
@@ -151,7 +150,7 @@ def _entry(
         entry["references"] = [{"id": a, "source": {"name": _alias_source(a)}} for a in refs_out]
     entry["ratings"] = _ratings(f)
     if f.title or related:
-        entry["description"] = f.title or fixes_label(f, shown=len(related))
+        entry["description"] = f.title or "fixes " + ", ".join(related)
     fixed = sorted({v for x in findings for v in x.fixed_versions})
     if fixed:
         entry["recommendation"] = "Upgrade to " + " or ".join(fixed)
