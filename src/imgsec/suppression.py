@@ -35,11 +35,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from imgsec.errors import InputError
 from imgsec.findings import Finding
 from imgsec.sbom.model import ImageSummary
+
+if TYPE_CHECKING:
+    from imgsec.vex import ImageIdentity
 
 DEFAULT_IGNORE_FILES = (".imgsecignore", ".imgsecignore.yaml")
 _MAX_FILE = 4 * 1024 * 1024
@@ -82,7 +85,7 @@ class Suppressions:
 
         VEX statements about an image apply only when they name ``image`` (none: never)."""
         today = now.astimezone(UTC).date()
-        identity: Any = None
+        identity: ImageIdentity | None = None
         if self.vex:
             from imgsec.vex import ImageIdentity
 
@@ -103,7 +106,7 @@ class Suppressions:
             reasons.append(f"{rid}: {why}")
         return "every related id suppressed: " + "; ".join(reasons)
 
-    def _direct(self, finding: Finding, today: date, identity: Any) -> str | None:
+    def _direct(self, finding: Finding, today: date, identity: ImageIdentity | None) -> str | None:
         """Why a rule or statement naming ``finding``'s id or an alias suppresses it, or None."""
         for rule in self.rules:
             if rule.matches(finding, today):

@@ -47,6 +47,7 @@ from packageurl import PackageURL
 
 from imgsec.errors import InputError
 from imgsec.findings import Finding, FindingKind
+from imgsec.image.sources import LOCAL_TRANSPORTS
 from imgsec.reference import DEFAULT_REGISTRY, parse_reference
 from imgsec.sbom.formats._common import Fields
 from imgsec.sbom.model import ImageSummary
@@ -92,12 +93,9 @@ class ImageIdentity:
                 digests.add(digest)
             if repo := _repository(name):
                 repositories.add(repo)
-        if not image.name.startswith(_LOCAL_SOURCES) and (repo := _repository(image.name)):
+        if not image.name.startswith(LOCAL_TRANSPORTS) and (repo := _repository(image.name)):
             repositories.add(repo)
         return cls(frozenset(digests), frozenset(repositories), image.architecture)
-
-
-_LOCAL_SOURCES = ("oci:", "oci-archive:", "docker-archive:", "dir:")
 
 
 def _repository(text: str) -> str | None:

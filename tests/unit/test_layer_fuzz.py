@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import json
 import os
 import tarfile
 from pathlib import Path
@@ -28,7 +27,7 @@ from imgsec.errors import ImgsecError
 from imgsec.image import inflate
 from imgsec.image.layers import FunctionRoute, read_layers
 from imgsec.image.sources import open_image
-from tests.unit.ocihelp import Entry, make_tar
+from tests.unit.ocihelp import Entry, make_tar, write_layout
 
 
 def _gnu_members() -> bytes:
@@ -71,42 +70,7 @@ def _sha(data: bytes) -> str:
 
 def _layout(root: Path, blob: bytes, media_type: str, diff_id: str) -> str:
     """An OCI layout whose one layer is ``blob``, with digests that match it."""
-    blobs = root / "blobs" / "sha256"
-    blobs.mkdir(parents=True)
-
-    def put(data: bytes) -> str:
-        digest = _sha(data)
-        (blobs / digest.split(":")[1]).write_bytes(data)
-        return digest
-
-    config = json.dumps(
-        {"architecture": "amd64", "os": "linux", "rootfs": {"type": "layers", "diff_ids": [diff_id]}}
-    ).encode()
-    manifest = json.dumps(
-        {
-            "schemaVersion": 2,
-            "mediaType": "application/vnd.oci.image.manifest.v1+json",
-            "config": {
-                "mediaType": "application/vnd.oci.image.config.v1+json",
-                "digest": put(config),
-                "size": len(config),
-            },
-            "layers": [{"mediaType": media_type, "digest": put(blob), "size": len(blob)}],
-        }
-    ).encode()
-    index = {
-        "schemaVersion": 2,
-        "manifests": [
-            {
-                "mediaType": "application/vnd.oci.image.manifest.v1+json",
-                "digest": put(manifest),
-                "size": len(manifest),
-                "annotations": {"org.opencontainers.image.ref.name": "t"},
-            }
-        ],
-    }
-    (root / "index.json").write_text(json.dumps(index))
-    (root / "oci-layout").write_text('{"imageLayoutVersion":"1.0.0"}')
+    write_layout(root, [], precompressed=[(blob, media_type, diff_id)])
     return f"oci:{root}:t"
 
 

@@ -18,7 +18,7 @@ import queue
 import threading
 import zlib
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, suppress
 from dataclasses import dataclass, field
 from functools import partial
@@ -391,11 +391,20 @@ def start_helper(
     """Start decompressing a local blob of :data:`~imgsec.image.inflate.HELPER_MIN_SIZE` or more
     in a helper process now (to be read later by :func:`walk_layer`); None for other blobs."""
     with open_raw() as raw:
-        region = raw.region if isinstance(raw, VerifyingReader) else None
-        if region is None or region.size < inflate.HELPER_MIN_SIZE:
-            return None
-        assert isinstance(raw, VerifyingReader)
-        return inflate.try_start(region, raw.digest, layer, what)
+        return _helper_for(raw, layer, what, inflate.HELPER_MIN_SIZE)
+
+
+def _helper_for(
+    raw: BinaryIO,
+    layer: str | None,
+    what: str,
+    min_size: int,
+    on_bytes: Callable[[int], None] | None = None,
+) -> inflate.HelperStream | None:
+    """A helper for a local blob of ``min_size`` bytes or more (None: read it in-process)."""
+    if not isinstance(raw, VerifyingReader) or raw.region is None or raw.region.size < min_size:
+        return None
+    return inflate.try_start(raw.region, raw.digest, layer, what, on_bytes)
 
 
 def _walk_stream(
@@ -407,12 +416,8 @@ def _walk_stream(
     on_bytes: Callable[[int], None] | None,
     helper_min_size: int,
 ) -> dict[str, list[str]]:
-    region = raw.region if isinstance(raw, VerifyingReader) else None
-    helper = None
-    if region is not None and region.size >= helper_min_size:
-        # A local blob: a helper process decompresses it while this one parses and verifies.
-        assert isinstance(raw, VerifyingReader)
-        helper = inflate.try_start(region, raw.digest, layer, what, on_bytes)
+    # A local blob: a helper process decompresses it while this one parses and verifies.
+    helper = _helper_for(raw, layer, what, helper_min_size, on_bytes)
     if helper is not None:
         with helper:
             return _walk_entries(TarReader(helper), routes, result, layer, what, None)
@@ -669,12 +674,12 @@ def squash(
     def release(path: str) -> None:
         held_dirs.subtract(ancestors(path))  # counts may reach 0: "held" means a count above 0
 
-    def doomed(held: Iterable[str], layer: LayerResult, hiding: set[str]) -> list[str]:
-        keys = set(held)
+    def doomed(held: Mapping[str, object], layer: LayerResult, hiding: set[str]) -> set[str]:
+        keys = held.keys()
         out = (keys & layer.whiteouts) | (keys & layer.non_dirs)
         if hiding:  # a directory above held paths was deleted, made opaque or replaced by a file
             out.update(p for p in keys if not hiding.isdisjoint(ancestors(p)))
-        return list(out)
+        return out
 
     for index, layer in enumerate(layers):
         hiding = {

@@ -162,6 +162,13 @@ class ElfView:
         self._span(offset, size, "the section-name table")
         return self.content[offset : offset + size]
 
+    def names_if_any(self) -> bytes | None:
+        """:meth:`section_names`, or None when there is no usable table (then search the whole file)."""
+        try:
+            return self.section_names()
+        except ElfError:
+            return None
+
     def section(self, name: str) -> Section | None:
         """The first section called ``name``; None when there is none (or no section table)."""
         if self._shnum == 0:
@@ -194,6 +201,6 @@ def section_names(content: bytes) -> bytes | None:
     malformed) means: search the whole file, so a stripped or hostile binary is never missed.
     """
     try:
-        return ElfView(content).section_names()
+        return ElfView(content).names_if_any()
     except ElfError:
         return None

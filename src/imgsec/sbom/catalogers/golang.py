@@ -27,7 +27,7 @@ from typing import ClassVar, Literal, NamedTuple, Protocol
 from packageurl import PackageURL
 
 from imgsec.sbom.catalogers.base import FileInfo, MiB
-from imgsec.sbom.catalogers.elf import MACHINES, PF_W, PF_X, ElfView, section_names
+from imgsec.sbom.catalogers.elf import MACHINES, PF_W, PF_X, ElfView
 from imgsec.sbom.catalogers.macho import CPUS, FAT_MAGIC, THIN_MAGICS, macho_slices
 from imgsec.sbom.catalogers.pe import MACHINES as PE_MACHINES
 from imgsec.sbom.catalogers.pe import PeView
@@ -192,12 +192,12 @@ def _executables(content: bytes) -> list[tuple[_Exe, str, bytes]]:
     Raises ElfError, PeError or MachoError on malformed headers.
     """
     if content.startswith(b"\x7fELF"):
-        names = section_names(content)
+        elf = _Elf(content)
+        names = elf.names_if_any()
         if names is not None and b".go." not in names and b"gopclntab" not in names:
             return []  # Go's linker always names sections .gopclntab, .go.buildinfo, .note.go.buildid
         if _MAGIC not in content:
             return []  # cheap rejection: most ELF files in an image are not Go
-        elf = _Elf(content)
         return [(elf, MACHINES.get(elf.machine, ""), content)]
     if content.startswith(b"MZ"):
         if _MAGIC not in content:

@@ -18,7 +18,7 @@ from typing import Any, ClassVar
 from packageurl import PackageURL
 
 from imgsec.sbom.catalogers.base import FileInfo, MiB
-from imgsec.sbom.catalogers.elf import ElfView, section_names
+from imgsec.sbom.catalogers.elf import ElfView
 from imgsec.sbom.model import Location, Package, PackageType
 
 log = logging.getLogger(__name__)
@@ -33,10 +33,11 @@ def read_audit_data(content: bytes) -> dict[str, Any] | None:
     """The decoded ``.dep-v0`` JSON of an ELF file, or None if it has none (or it is unusable)."""
     if not content.startswith(b"\x7fELF"):
         return None
-    names = section_names(content)
+    elf = ElfView(content)
+    names = elf.names_if_any()
     if SECTION.encode() not in (content if names is None else names):
         return None  # the section name must be in the section-name table; cheap rejection
-    section = ElfView(content).section(SECTION)
+    section = elf.section(SECTION)
     if section is None:
         return None
     offset, size = section.offset, section.size
